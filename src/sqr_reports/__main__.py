@@ -1,0 +1,3 @@
+from sqr_reports.cli import main
+
+raise SystemExit(main())

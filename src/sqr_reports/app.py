@@ -1,0 +1,70 @@
+"""The ASGI application (a composition root: builds everything once, at start-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from sqr_reports import __version__, http_errors
+from sqr_reports.auth.router import router as auth_router
+from sqr_reports.config import Settings
+from sqr_reports.container import Container, build_container
+from sqr_reports.db.migrate import upgrade
+from sqr_reports.reports.router import router as reports_router
+from sqr_reports.storage.router import router as downloads_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Asynchronously generate and download identity-verification PDF reports for SQR users
+connected to your organisation:
+
+1. **Create** a report job: `POST /v1/document/api`
+2. **Poll** for job completion: `GET /v1/document/api/{id}`
+3. **Retrieve** the signed download URL: `GET /v1/document/api/{id}/url`
+
+All endpoints require a Bearer token from the OAuth Token API (`POST /oauth2/token`).
+"""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """The app. Pass a `container` to share one with the caller (tests, benchmarks)."""
+    settings = settings or (container.settings if container else Settings())
+    owned = container is None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = container or build_container(settings)
+        app.state.container = active
+        if active.embedded_database:
+            await upgrade(active.engine)
+        worker_task = None
+        if settings.worker.embedded:
+            await active.renderer.start()
+            worker = active.new_worker()
+            worker_task = asyncio.create_task(worker.run(), name="sqr-reports-worker")
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                for worker in active.workers:
+                    worker.stop()
+                await worker_task
+            if owned:
+                await active.close()
+
+    app = FastAPI(
+        title="SQR PDF Report API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    http_errors.install(app)
+    app.include_router(auth_router)
+    app.include_router(reports_router)
+    app.include_router(downloads_router)
+    return app

@@ -1,0 +1,159 @@
+"""Token grants, bearer-token authorisation, and API-client administration."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.auth import repository, scopes
+from sqr_reports.auth.credentials import SecretHasher, new_client_id, new_client_secret
+from sqr_reports.auth.models import CLIENT_ACTIVE, CLIENT_REVOKED, ApiClient
+from sqr_reports.auth.tokens import InvalidToken, TokenCodec
+from sqr_reports.clock import Clock
+from sqr_reports.errors import (
+    BadRequest,
+    Forbidden,
+    InsufficientScope,
+    NotFound,
+    OAuthError,
+    Unauthenticated,
+)
+from sqr_reports.orgs import repository as orgs
+from sqr_reports.orgs.models import ORG_ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    grant_type: str | None
+    client_id: str | None
+    client_secret: str | None
+    scope: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: re-validated against the database on every request."""
+
+    client_id: str
+    org_id: str
+
+
+async def grant_token(
+    session: AsyncSession,
+    hasher: SecretHasher,
+    codec: TokenCodec,
+    clock: Clock,
+    request: TokenRequest,
+) -> TokenGrant:
+    """OAuth 2.0 client-credentials grant (RFC 6749 §4.4)."""
+    if not request.grant_type:
+        raise OAuthError("invalid_request", "The grant_type parameter is required")
+    if request.grant_type != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "Only client_credentials is supported")
+    if not request.client_id or not request.client_secret:
+        raise OAuthError("invalid_client", "Client authentication failed")
+
+    found = await repository.get_client_and_org(session, request.client_id)
+    stored_hash = found[0].secret_hash if found else None
+    # Argon2 runs off the event loop, and runs for unknown clients too (same timing).
+    secret_ok = await asyncio.to_thread(hasher.verify, stored_hash, request.client_secret)
+    if found is None or not secret_ok:
+        raise OAuthError("invalid_client", "Client authentication failed")
+    client, org = found
+    if client.status != CLIENT_ACTIVE or org.status != ORG_ACTIVE:
+        raise OAuthError("invalid_client", "Client authentication failed")
+
+    granted = _granted_scopes(client, request.scope)
+    token = codec.issue(
+        client_id=client.client_id, org_id=client.org_id, scopes=granted, now=clock.now()
+    )
+    return TokenGrant(access_token=token, expires_in=codec.ttl, scope=" ".join(granted))
+
+
+def _granted_scopes(client: ApiClient, requested: str | None) -> list[str]:
+    allowed = [scope for scope in scopes.ALL if scope in client.scope_set]
+    if requested is None or not requested.strip():
+        return allowed
+    wanted = requested.split()
+    if any(scope not in client.scope_set for scope in wanted):
+        raise OAuthError("invalid_scope", "The requested scope exceeds what the client holds")
+    return [scope for scope in allowed if scope in wanted]
+
+
+async def authorize(
+    session: AsyncSession, codec: TokenCodec, clock: Clock, token: str, required_scope: str
+) -> Principal:
+    """Check the token, then the database: client active, scope still held, org active."""
+    try:
+        claims = codec.verify(token, now=clock.now())
+    except InvalidToken as exc:
+        raise Unauthenticated(str(exc), challenge_error="invalid_token") from exc
+    found = await repository.get_client_and_org(session, claims.client_id)
+    if found is None or found[0].status != CLIENT_ACTIVE or found[0].org_id != claims.org_id:
+        raise Unauthenticated("Client is no longer authorised", challenge_error="invalid_token")
+    client, org = found
+    if org.status != ORG_ACTIVE:
+        raise Forbidden("The organisation is not active")
+    if required_scope not in claims.scopes or required_scope not in client.scope_set:
+        raise InsufficientScope(required_scope)
+    return Principal(client_id=client.client_id, org_id=client.org_id)
+
+
+async def create_client(
+    session: AsyncSession,
+    hasher: SecretHasher,
+    clock: Clock,
+    org_id: str,
+    requested_scopes: list[str] | None = None,
+    *,
+    client_id: str | None = None,
+) -> tuple[ApiClient, str]:
+    """Register a client; the plain secret is returned once and never stored."""
+    if await orgs.get(session, org_id) is None:
+        raise NotFound(f"No org with id {org_id}")
+    wanted = list(scopes.ALL) if requested_scopes is None else requested_scopes
+    unknown = sorted(set(wanted) - set(scopes.ALL))
+    if unknown or not wanted:
+        raise BadRequest(f"Scopes must be a non-empty subset of: {' '.join(scopes.ALL)}")
+    secret = new_client_secret()
+    secret_hash = await asyncio.to_thread(hasher.hash, secret)
+    client = ApiClient(
+        client_id=client_id or new_client_id(),
+        org_id=org_id,
+        secret_hash=secret_hash,
+        scopes=" ".join(scope for scope in scopes.ALL if scope in wanted),
+        status=CLIENT_ACTIVE,
+        created_at=clock.now(),
+    )
+    return await repository.add_client(session, client), secret
+
+
+async def revoke_client(session: AsyncSession, clock: Clock, client_id: str) -> ApiClient:
+    client = await repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound(f"No client with id {client_id}")
+    if client.status != CLIENT_REVOKED:
+        client.status = CLIENT_REVOKED
+        client.revoked_at = clock.now()
+        await session.flush()
+    return client
+
+
+async def rotate_secret(session: AsyncSession, hasher: SecretHasher, client_id: str) -> str:
+    """Give a client a new secret; the old one stops working at once."""
+    client = await repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound(f"No client with id {client_id}")
+    secret = new_client_secret()
+    client.secret_hash = await asyncio.to_thread(hasher.hash, secret)
+    await session.flush()
+    return secret

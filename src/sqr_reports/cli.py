@@ -1,0 +1,190 @@
+"""`sqr-reports`: serve the API, and administer orgs, clients and users (a composition root)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqr_reports import __version__
+from sqr_reports.auth import service as auth
+from sqr_reports.config import Settings
+from sqr_reports.container import Container, build_container
+from sqr_reports.db.migrate import upgrade
+from sqr_reports.demo import DemoCredentials, seed, walkthrough
+from sqr_reports.errors import AppError
+from sqr_reports.orgs.service import create_org
+from sqr_reports.users.service import import_users
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.handler(settings, args)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="data directory (default: $SQR_REPORTS_DATA_DIR or ./data)",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(prog="sqr-reports", description=__doc__, parents=[common])
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the API and the worker")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="seed demo data and print it")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", parents=[common], help="upgrade the schema")
+    migrate.set_defaults(handler=_sync(_migrate))
+
+    org = commands.add_parser("org", help="organisations").add_subparsers(required=True)
+    org_create = org.add_parser("create", parents=[common], help="register an org")
+    org_create.add_argument("name")
+    org_create.add_argument("--json", action="store_true")
+    org_create.set_defaults(handler=_sync(_org_create))
+
+    client = commands.add_parser("client", help="API clients").add_subparsers(required=True)
+    client_create = client.add_parser("create", parents=[common], help="register a client")
+    client_create.add_argument("--org", required=True, dest="org_id")
+    client_create.add_argument("--scopes", default=None, help='e.g. "read:reports write:reports"')
+    client_create.add_argument("--json", action="store_true")
+    client_create.set_defaults(handler=_sync(_client_create))
+    client_revoke = client.add_parser("revoke", parents=[common], help="revoke a client")
+    client_revoke.add_argument("client_id")
+    client_revoke.set_defaults(handler=_sync(_client_revoke))
+
+    user = commands.add_parser("user", help="SQR users").add_subparsers(required=True)
+    user_import = user.add_parser("import", parents=[common], help="import users (JSON Lines)")
+    user_import.add_argument("file", type=Path)
+    user_import.set_defaults(handler=_sync(_user_import))
+
+    demo = commands.add_parser("demo", parents=[common], help="create demo org, client, users")
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--base-url", default="http://127.0.0.1:8000")
+    demo.set_defaults(handler=_sync(_demo))
+    return parser
+
+
+Command = Callable[[Container, argparse.Namespace], Awaitable[int]]
+
+
+def _sync(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
+    """Run an admin command in one transaction, on a migrated embedded database."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        async def go() -> int:
+            container = build_container(settings)
+            try:
+                if container.embedded_database:
+                    await upgrade(container.engine)
+                return await command(container, args)
+            finally:
+                await container.close()
+
+        return asyncio.run(go())
+
+    return run
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sqr_reports.app import create_app
+
+    base_url = settings.public_url or f"http://{args.host}:{args.port}"
+    if args.demo:
+        _sync(_demo)(settings, argparse.Namespace(json=False, base_url=base_url))
+    print(f"SQR PDF Report API on {base_url} (data in {settings.data_dir.resolve()})", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+async def _migrate(container: Container, args: argparse.Namespace) -> int:
+    await upgrade(container.engine)
+    print("schema is up to date")
+    return 0
+
+
+async def _org_create(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        org = await create_org(session, container.clock, args.name)
+    _emit(args.json, {"org_id": org.id, "name": org.name}, f"org_id {org.id}")
+    return 0
+
+
+async def _client_create(container: Container, args: argparse.Namespace) -> int:
+    requested = args.scopes.split() if args.scopes is not None else None
+    async with container.sessions.begin() as session:
+        client, secret = await auth.create_client(
+            session, container.hasher, container.clock, args.org_id, requested
+        )
+    record = {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "org_id": client.org_id,
+        "scopes": client.scopes,
+    }
+    text = "\n".join(f"{k:<14}{v}" for k, v in record.items())
+    _emit(args.json, record, text + "\n(the secret is shown only once)")
+    return 0
+
+
+async def _client_revoke(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        client = await auth.revoke_client(session, container.clock, args.client_id)
+    print(f"client {client.client_id} revoked")
+    return 0
+
+
+async def _user_import(container: Container, args: argparse.Namespace) -> int:
+    try:
+        lines = args.file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    async with container.sessions.begin() as session:
+        result = await import_users(session, container.clock, lines)
+    for number, reason in result.errors:
+        print(f"line {number}: {reason}", file=sys.stderr)
+    print(f"imported {result.imported} user(s), rejected {len(result.errors)} line(s)")
+    return 1 if result.errors else 0
+
+
+async def _demo(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        credentials = await seed(session, container.hasher, container.clock)
+    _emit(args.json, _demo_json(credentials), walkthrough(credentials, args.base_url))
+    return 0
+
+
+def _demo_json(credentials: DemoCredentials) -> dict[str, Any]:
+    return {
+        "org_id": credentials.org_id,
+        "client_id": credentials.client_id,
+        "client_secret": credentials.client_secret,
+        "users": [{"id": u.id, "name": u.name, "outcome": u.outcome} for u in credentials.users],
+    }
+
+
+def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:
+    print(json.dumps(record, ensure_ascii=False, indent=2) if as_json else text)

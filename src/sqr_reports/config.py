@@ -1,0 +1,90 @@
+"""Settings: one object, grouped, read from `SQR_REPORTS_*` environment variables.
+
+Every value has a safe default for the embedded mode (one process, SQLite, local storage), so
+`sqr-reports serve` needs no configuration at all. Nested groups use a double underscore:
+`SQR_REPORTS_WORKER__CONCURRENCY=4`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthSettings(BaseModel):
+    issuer: str = "https://api.sqr-group.com"
+    audience: str = "sqr-reports-api"
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    #: PEM files of RS256 private keys, newest first; empty means "generate into the data dir".
+    private_key_files: list[Path] = Field(default_factory=list)
+    #: Argon2id cost; the defaults are argon2-cffi's RFC 9106 low-memory profile.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    clock_leeway_seconds: int = Field(default=5, ge=0, le=300)
+
+
+class StorageSettings(BaseModel):
+    #: Directory of the embedded local blob store; defaults to `<data_dir>/blobs`.
+    local_dir: Path | None = None
+    #: Key that signs local download URLs; defaults to a random key kept in the data dir.
+    url_signing_key: SecretStr | None = None
+    download_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
+
+
+class WorkerSettings(BaseModel):
+    #: Run the job worker inside the API process (the embedded default).
+    embedded: bool = True
+    concurrency: int = Field(default=2, ge=1, le=64)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, ge=0)
+
+
+class RenderSettings(BaseModel):
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    #: Address-space limit of a render process, in MiB (0 disables it).
+    memory_limit_mib: int = Field(default=2048, ge=0)
+    #: A render process is replaced after this many renders.
+    max_renders_per_process: int = Field(default=200, ge=1)
+    template_version: str = "v1"
+
+
+class RateLimitSettings(BaseModel):
+    creations_per_window: int = Field(default=10, ge=1)
+    window_seconds: int = Field(default=600, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SQR_REPORTS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./data")
+    #: SQLAlchemy async URL; empty means SQLite in the data dir.
+    database_url: str = ""
+    #: Public base URL used in local download links; empty means "the URL the request came in on".
+    public_url: str = ""
+    log_level: str = "INFO"
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sqr-reports.db').resolve()}"
+
+    def resolved_blob_dir(self) -> Path:
+        return self.storage.local_dir or self.data_dir / "blobs"

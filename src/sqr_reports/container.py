@@ -1,0 +1,112 @@
+"""Builds every long-lived object once, from the settings (used by the app and the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from sqr_reports.auth.credentials import SecretHasher
+from sqr_reports.auth.keys import KeyRing
+from sqr_reports.auth.tokens import TokenCodec
+from sqr_reports.clock import Clock, SystemClock
+from sqr_reports.config import Settings
+from sqr_reports.db.engine import create_engine, is_sqlite
+from sqr_reports.rendering.typst_renderer import TypstRenderer
+from sqr_reports.reports.service import JobPolicy
+from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
+from sqr_reports.worker.runner import Worker
+from sqr_reports.worker.wakeup import Wakeup, notify_on_enqueue
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    codec: TokenCodec
+    keys: KeyRing
+    hasher: SecretHasher
+    store: LocalBlobStore
+    renderer: TypstRenderer
+    wakeup: Wakeup
+    policy: JobPolicy
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def embedded_database(self) -> bool:
+        return is_sqlite(self.settings.resolved_database_url())
+
+    def new_worker(self) -> Worker:
+        worker = Worker(
+            self.sessions,
+            self.clock,
+            self.settings.worker,
+            self.renderer,
+            self.store,
+            self.wakeup,
+        )
+        self.workers.append(worker)
+        return worker
+
+    async def close(self) -> None:
+        await self.renderer.close()
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url())
+
+    class AppSession(Session):
+        """A session class of this container's own, so its events stay its own."""
+
+    sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AppSession)
+    wakeup = Wakeup()
+    notify_on_enqueue(AppSession, wakeup)
+
+    auth = settings.auth
+    keys = (
+        KeyRing.from_pem_files(auth.private_key_files)
+        if auth.private_key_files
+        else KeyRing.load_or_generate(settings.data_dir / "keys")
+    )
+    signing_key = (
+        settings.storage.url_signing_key.get_secret_value().encode()
+        if settings.storage.url_signing_key
+        else load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key")
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        clock=clock or SystemClock(),
+        codec=TokenCodec(
+            keys,
+            issuer=auth.issuer,
+            audience=auth.audience,
+            ttl=auth.token_ttl_seconds,
+            leeway=auth.clock_leeway_seconds,
+        ),
+        keys=keys,
+        hasher=SecretHasher(
+            time_cost=auth.argon2_time_cost,
+            memory_kib=auth.argon2_memory_kib,
+            parallelism=auth.argon2_parallelism,
+        ),
+        store=LocalBlobStore(settings.resolved_blob_dir(), signing_key),
+        renderer=TypstRenderer(
+            processes=settings.worker.concurrency,
+            timeout_seconds=settings.render.timeout_seconds,
+            memory_limit_mib=settings.render.memory_limit_mib,
+            max_renders_per_process=settings.render.max_renders_per_process,
+        ),
+        wakeup=wakeup,
+        policy=JobPolicy(
+            template_version=settings.render.template_version,
+            max_attempts=settings.worker.max_attempts,
+            rate_limit=settings.rate_limit,
+        ),
+    )

@@ -1,0 +1,20 @@
+"""Every model imported once, so the metadata the migrations compare against is complete."""
+
+from sqr_reports.auth.models import ApiClient
+from sqr_reports.db.base import Base
+from sqr_reports.orgs.models import Org
+from sqr_reports.reports.models import IdempotencyKey, ReportJob
+from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiClient",
+    "AppUser",
+    "Connection",
+    "IdempotencyKey",
+    "MonitoringEvent",
+    "Org",
+    "ReportJob",
+    "metadata",
+]

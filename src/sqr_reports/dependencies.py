@@ -1,0 +1,53 @@
+"""Request-scoped dependencies: the container, a database session, the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.auth.service import Principal, authorize
+from sqr_reports.container import Container
+from sqr_reports.errors import Unauthenticated
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; the router commits (the edge), anything else rolls back."""
+    async with container.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthenticated("Missing bearer token")
+    if not token.strip():
+        raise Unauthenticated("Empty bearer token", challenge_error="invalid_token")
+    return token.strip()
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the caller and checks `scope` against the database."""
+
+    async def dependency(
+        request: Request, session: SessionDep, container: ContainerDep
+    ) -> Principal:
+        return await authorize(
+            session, container.codec, container.clock, bearer_token(request), scope
+        )
+
+    return dependency

@@ -1,0 +1,121 @@
+"""The one error hierarchy. Each error knows its HTTP status and its `error` word.
+
+Services raise these; a single handler (``http_errors``) renders them as SQR's house envelope.
+Messages are written for the API client: they never carry a secret, a token or a storage key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    code: str
+    hint: str
+
+
+class AppError(Exception):
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+    default_message = "Internal server error"
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    @property
+    def error(self) -> str:
+        return self.status.name
+
+
+class ValidationFailed(AppError):
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "Request validation failed"
+
+    def __init__(self, errors: list[FieldError], message: str | None = None):
+        super().__init__(message)
+        self.errors = errors
+
+
+class BadRequest(AppError):
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "Bad request"
+
+
+class Unauthenticated(AppError):
+    """No usable credentials. `challenge_error` is the RFC 6750 error code, if a token was sent."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "Authentication required"
+
+    def __init__(self, message: str | None = None, *, challenge_error: str | None = None):
+        challenge = 'Bearer realm="sqr-reports"'
+        if challenge_error:
+            description = (message or self.default_message).replace('"', "'")
+            challenge += f', error="{challenge_error}", error_description="{description}"'
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(AppError):
+    status = HTTPStatus.FORBIDDEN
+    default_message = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
+    def __init__(self, scope: str):
+        super().__init__(
+            f"This operation requires the '{scope}' scope",
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="sqr-reports", error="insufficient_scope", scope="{scope}"'
+                )
+            },
+        )
+
+
+class NotFound(AppError):
+    status = HTTPStatus.NOT_FOUND
+    default_message = "Not found"
+
+
+class Conflict(AppError):
+    status = HTTPStatus.CONFLICT
+    default_message = "Conflict"
+
+
+class Unprocessable(AppError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    default_message = "Unprocessable entity"
+
+
+class UnsupportedMediaType(AppError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    default_message = "Content-Type must be application/json"
+
+
+class RateLimited(AppError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    default_message = "Rate limit exceeded"
+
+
+class ServiceUnavailable(AppError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "Service temporarily unavailable"
+
+
+class OAuthError(AppError):
+    """An RFC 6749 §5.2 token-endpoint error; rendered as `{"error", "error_description"}`."""
+
+    def __init__(self, oauth_error: str, description: str, *, status: HTTPStatus | None = None):
+        super().__init__(description)
+        self.oauth_error = oauth_error
+        if status is not None:
+            self.status = status
+        elif oauth_error == "invalid_client":
+            self.status = HTTPStatus.UNAUTHORIZED
+            self.headers = {"WWW-Authenticate": 'Basic realm="sqr-reports"'}
+        else:
+            self.status = HTTPStatus.BAD_REQUEST

@@ -1,0 +1,106 @@
+"""The one place errors become HTTP responses: SQR's house envelope (or RFC 6749 for OAuth).
+
+Nothing from an exception's internals reaches the client: unexpected errors are logged with
+their traceback and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sqr_reports.clock import isoformat_ms
+from sqr_reports.errors import AppError, FieldError, OAuthError, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    "missing": "required",
+    "string_too_long": "maxLength",
+    "string_too_short": "minLength",
+    "extra_forbidden": "unknownField",
+    "string_type": "type",
+    "json_invalid": "invalidJson",
+    "string_pattern_mismatch": "pattern",
+    "model_type": "type",
+    "model_attributes_type": "type",
+    "dict_type": "type",
+}
+
+
+def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "code": status.value,
+        "error": status.name,
+        "message": message,
+        "timestamp": isoformat_ms(datetime.now(UTC)),
+        "path": request.url.path,
+        "method": request.method,
+        **extra,
+    }
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    """Pydantic errors as the house `errors[]` entries."""
+    result = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        result.append(
+            FieldError(
+                field=".".join(location) or "body",
+                code=_CODES.get(str(error.get("type")), str(error.get("type"))),
+                hint=str(error.get("msg", "invalid value")),
+            )
+        )
+    return result
+
+
+async def app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    if isinstance(exc, OAuthError):
+        body: dict[str, Any] = {"error": exc.oauth_error, "error_description": exc.message}
+        headers = {**exc.headers, "Cache-Control": "no-store"}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+    extra = {}
+    if isinstance(exc, ValidationFailed):
+        extra["errors"] = [{"field": e.field, "code": e.code, "hint": e.hint} for e in exc.errors]
+    return JSONResponse(
+        envelope(request, exc.status, exc.message, **extra),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+async def request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    failure = ValidationFailed(field_errors(exc.errors()))
+    return await app_error(request, failure)
+
+
+async def http_exception(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 404 / 405 (unknown routes, wrong methods) in the house envelope."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = HTTPStatus(exc.status_code)
+    message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, status.phrase)
+    return JSONResponse(envelope(request, status, message), status_code=status, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    return JSONResponse(envelope(request, status, "Internal server error"), status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_exception)
+    app.add_exception_handler(Exception, unexpected_error)

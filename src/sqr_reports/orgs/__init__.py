@@ -1,0 +1,1 @@
+"""Orgs: the relying parties (API clients' owners) that reports are generated for."""

@@ -1,0 +1,1 @@
+"""Report jobs: creation, status, download URLs, and the job queue they form."""

@@ -1,0 +1,119 @@
+"""PDF Report (API Client): create a job, poll it, get its download URL."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import ValidationError
+
+from sqr_reports.auth import scopes
+from sqr_reports.auth.service import Principal
+from sqr_reports.dependencies import ContainerDep, SessionDep, require_scope
+from sqr_reports.errors import UnsupportedMediaType, ValidationFailed
+from sqr_reports.http_errors import field_errors
+from sqr_reports.reports import service
+from sqr_reports.reports.schemas import DownloadUrl, JobAccepted, JobCreate, JobView
+
+router = APIRouter(prefix="/v1/document/api", tags=["PDF Report (API Client)"])
+
+Writer = Annotated[Principal, Depends(require_scope(scopes.WRITE_REPORTS))]
+Reader = Annotated[Principal, Depends(require_scope(scopes.READ_REPORTS))]
+Downloader = Annotated[Principal, Depends(require_scope(scopes.DOWNLOAD_REPORTS))]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text}
+    for code, text in {
+        400: "Invalid request body",
+        401: "Missing, invalid or expired token",
+        403: "Missing scope, or the org is not active",
+        404: "No such job for this org",
+    }.items()
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Create a PDF report generation job",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": JobCreate.model_json_schema()}},
+        }
+    },
+    responses={**_ERRORS, 415: {"description": "Body is not JSON"},
+               422: {"description": "Idempotency-Key reused with another body"},
+               429: {"description": "More than 10 creations in 600 s for this org"}},
+)  # fmt: skip
+async def create_job(
+    request: Request,
+    response: Response,
+    principal: Writer,
+    session: SessionDep,
+    container: ContainerDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JobAccepted:
+    """Enqueues an async PDF report generation job for the user; returns 202 at once."""
+    body = _parse_body(request.headers.get("Content-Type"), await request.body())
+    created = await service.create_job(
+        session, container.clock, container.policy, principal, body, idempotency_key
+    )
+    await session.commit()
+    response.headers["Location"] = f"{router.prefix}/{created.job.id}"
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    if created.quota is not None:
+        response.headers.update(created.quota.headers())
+    return JobAccepted.of(created.job)
+
+
+@router.get("/{job_id}", summary="Get report job status", responses=_ERRORS)
+async def get_job(
+    job_id: str, response: Response, principal: Reader, session: SessionDep,
+    container: ContainerDep,
+) -> JobView:  # fmt: skip
+    """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when)."""
+    job = await service.get_job(session, principal, job_id)
+    retry_after = service.poll_after_seconds(job, container.clock.now())
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return JobView.of(job)
+
+
+@router.get(
+    "/{job_id}/url",
+    summary="Get a signed download URL for a completed PDF report",
+    responses={**_ERRORS, 422: {"description": "The job is not COMPLETE"}},
+)
+async def get_download_url(
+    job_id: str,
+    request: Request,
+    response: Response,
+    principal: Downloader,
+    session: SessionDep,
+    container: ContainerDep,
+) -> DownloadUrl:
+    """A URL valid for 300 s; scope and permissions are re-checked on every call."""
+    url = await service.mint_download_url(
+        session,
+        container.clock,
+        container.store,
+        principal,
+        job_id,
+        ttl_seconds=container.settings.storage.download_url_ttl_seconds,
+        base_url=container.settings.public_url or str(request.base_url),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return url
+
+
+def _parse_body(content_type: str | None, raw: bytes) -> JobCreate:
+    """Parsed here, after authentication, so an anonymous caller learns nothing from a 400."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
+    try:
+        return JobCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc.errors())) from None

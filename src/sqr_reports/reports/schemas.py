@@ -1,0 +1,67 @@
+"""The report API's JSON shapes (camelCase, as SQR publishes them)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from sqr_reports.clock import isoformat_ms
+from sqr_reports.reports.models import ReportJob
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    userId: Annotated[str, StringConstraints(min_length=1, max_length=16, strict=True)] = Field(
+        description="The SQR user id of a user connected to your org, e.g. US1A2B3C4D5E6F78."
+    )
+
+
+class JobAccepted(BaseModel):
+    jobId: str
+    status: str
+    userId: str
+    createdAt: str
+    updatedAt: str
+
+    @classmethod
+    def of(cls, job: ReportJob) -> JobAccepted:
+        return cls(
+            jobId=job.id,
+            status=job.status,
+            userId=job.user_id,
+            createdAt=isoformat_ms(job.created_at),
+            updatedAt=isoformat_ms(job.updated_at),
+        )
+
+
+class JobView(JobAccepted):
+    templateVersion: str | None
+    sizeBytes: int | None
+    sha256: str | None
+    pageCount: int | None
+    errorCode: str | None
+    errorMessage: str | None
+    startedAt: str | None
+    completedAt: str | None
+
+    @classmethod
+    def of(cls, job: ReportJob) -> JobView:
+        return cls(
+            **JobAccepted.of(job).model_dump(),
+            templateVersion=job.template_version,
+            sizeBytes=job.size_bytes,
+            sha256=job.sha256,
+            pageCount=job.page_count,
+            errorCode=job.error_code,
+            errorMessage=job.error_message,
+            startedAt=isoformat_ms(job.started_at) if job.started_at else None,
+            completedAt=isoformat_ms(job.completed_at) if job.completed_at else None,
+        )
+
+
+class DownloadUrl(BaseModel):
+    url: str
+    expiresInSeconds: int
+    expiresAt: str

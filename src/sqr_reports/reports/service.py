@@ -1,0 +1,154 @@
+"""What the report API does: create a job, show it, mint its download URL."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.auth.service import Principal
+from sqr_reports.clock import Clock, isoformat_ms
+from sqr_reports.config import RateLimitSettings
+from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
+from sqr_reports.orgs import repository as orgs
+from sqr_reports.reports import repository
+from sqr_reports.reports.models import IdempotencyKey, JobStatus, ReportJob
+from sqr_reports.reports.ratelimit import Quota, quota_after
+from sqr_reports.reports.schemas import DownloadUrl, JobCreate
+from sqr_reports.storage import BlobStore
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+POLL_FAST_SECONDS = 3
+POLL_SLOW_SECONDS = 10
+POLL_SLOWDOWN_AFTER = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPolicy:
+    template_version: str
+    max_attempts: int
+    rate_limit: RateLimitSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    job: ReportJob
+    replayed: bool
+    quota: Quota | None
+
+
+async def create_job(
+    session: AsyncSession,
+    clock: Clock,
+    policy: JobPolicy,
+    principal: Principal,
+    request: JobCreate,
+    idempotency_key: str | None = None,
+) -> Created:
+    """Insert the job (the queue entry) in this transaction, within the org's rate limit."""
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ValidationFailed(
+            [FieldError("Idempotency-Key", "pattern", "1-255 printable ASCII characters")]
+        )
+    await orgs.get_for_update(session, principal.org_id)  # serialise this org's creations
+    fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    if idempotency_key is not None:
+        replay = await _replay(session, principal.org_id, idempotency_key, fingerprint)
+        if replay is not None:
+            return Created(job=replay, replayed=True, quota=None)
+
+    now = clock.now()
+    window = timedelta(seconds=policy.rate_limit.window_seconds)
+    used, oldest = await repository.creations_since(session, principal.org_id, now - window)
+    if used >= policy.rate_limit.creations_per_window:
+        quota = quota_after(policy.rate_limit, used, oldest, now)
+        raise RateLimited(
+            f"At most {quota.limit} report jobs per {quota.window_seconds} s per organisation",
+            headers={"Retry-After": str(quota.reset_seconds), **quota.headers()},
+        )
+    job = ReportJob(
+        id=str(uuid.uuid4()),
+        org_id=principal.org_id,
+        client_id=principal.client_id,
+        user_id=request.userId,
+        status=JobStatus.PENDING,
+        template_version=policy.template_version,
+        attempts=0,
+        max_attempts=policy.max_attempts,
+        run_after=now,
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add(session, job)
+    if idempotency_key is not None:
+        key = IdempotencyKey(
+            org_id=principal.org_id,
+            key=idempotency_key,
+            request_sha256=fingerprint,
+            job_id=job.id,
+            created_at=now,
+        )
+        await repository.add(session, key)
+    session.info["jobs_enqueued"] = True
+    quota = quota_after(policy.rate_limit, used + 1, oldest or now, now)
+    return Created(job=job, replayed=False, quota=quota)
+
+
+async def _replay(
+    session: AsyncSession, org_id: str, key: str, fingerprint: str
+) -> ReportJob | None:
+    stored = await repository.get_idempotency_key(session, org_id, key)
+    if stored is None:
+        return None
+    if stored.request_sha256 != fingerprint:
+        raise Unprocessable("This Idempotency-Key was already used with a different request body")
+    return await repository.get_for_org(session, org_id, stored.job_id)
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: str) -> ReportJob:
+    """The org's job; any other org's, unknown or malformed id is the same 404."""
+    try:
+        canonical = str(uuid.UUID(job_id))
+    except ValueError:
+        raise NotFound("Report job not found") from None
+    job = await repository.get_for_org(session, principal.org_id, canonical)
+    if job is None:
+        raise NotFound("Report job not found")
+    return job
+
+
+def poll_after_seconds(job: ReportJob, now: datetime) -> int | None:
+    """The documented polling advice: 3-5 s at first, 10-15 s once a job is older than 30 s."""
+    if job.status in (JobStatus.COMPLETE, JobStatus.FAILED):
+        return None
+    return POLL_FAST_SECONDS if now - job.created_at < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
+
+
+async def mint_download_url(
+    session: AsyncSession,
+    clock: Clock,
+    store: BlobStore,
+    principal: Principal,
+    job_id: str,
+    *,
+    ttl_seconds: int,
+    base_url: str,
+) -> DownloadUrl:
+    """A fresh signed URL on every call; nothing is cached."""
+    job = await get_job(session, principal, job_id)
+    if job.status != JobStatus.COMPLETE or job.storage_key is None:
+        raise Unprocessable(f"Report is not ready: job status is {job.status}")
+    expires_at = clock.now() + timedelta(seconds=ttl_seconds)
+    url = store.presign_get(
+        job.storage_key, filename=download_filename(job), expires_at=expires_at, base_url=base_url
+    )
+    return DownloadUrl(url=url, expiresInSeconds=ttl_seconds, expiresAt=isoformat_ms(expires_at))
+
+
+def download_filename(job: ReportJob) -> str:
+    user = re.sub(r"[^A-Za-z0-9]", "", job.user_id) or "user"
+    return f"sqr-identity-report-{user}-{job.id[:8]}.pdf"

@@ -1,0 +1,20 @@
+"""Blob storage for rendered reports: a port and its adapters (the local directory store first)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+
+class StorageError(Exception):
+    """The store failed (transient as far as the job queue is concerned)."""
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    def presign_get(
+        self, key: str, *, filename: str, expires_at: datetime, base_url: str
+    ) -> str: ...

@@ -1,0 +1,100 @@
+"""The embedded store: files under the data directory, downloaded through URLs we sign.
+
+A local download URL has the properties of an S3 presigned GET: it names one object, it expires,
+any change to it (key, expiry, filename) breaks its HMAC-SHA256 signature, and it is GET only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from sqr_reports.storage import StorageError
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+DOWNLOAD_PATH = "/v1/downloads/"
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path, signing_key: bytes):
+        self._root = root.resolve()
+        self._signing_key = signing_key
+
+    # -- writing ------------------------------------------------------------------------------
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            await asyncio.to_thread(_write_atomically, path, data)
+        except OSError as exc:
+            raise StorageError(f"could not write report: {exc.strerror}") from exc
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    # -- signed URLs ----------------------------------------------------------------------------
+    def presign_get(self, key: str, *, filename: str, expires_at: datetime, base_url: str) -> str:
+        self._path(key)  # validates the key
+        if not _SAFE_FILENAME.match(filename):
+            raise ValueError("unsafe download filename")
+        expires_ms = int(expires_at.timestamp() * 1000)
+        query = urlencode(
+            {
+                "expires": expires_ms,
+                "filename": filename,
+                "signature": self._sign(key, expires_ms, filename),
+            }
+        )
+        return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}{quote(key)}?{query}"
+
+    def open_signed(
+        self, key: str, *, expires: str, filename: str, signature: str, now: datetime
+    ) -> Path | None:
+        """The file a signed URL names, or None if the URL is altered, expired or unknown."""
+        if not (_SAFE_KEY.match(key) and expires.isdigit() and _SAFE_FILENAME.match(filename)):
+            return None
+        expected = self._sign(key, int(expires), filename)
+        if not hmac.compare_digest(expected, signature):
+            return None
+        if now.timestamp() * 1000 > int(expires):
+            return None
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def _sign(self, key: str, expires_ms: int, filename: str) -> str:
+        message = f"GET\n{key}\n{expires_ms}\n{filename}".encode()
+        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        if not _SAFE_KEY.match(key) or ".." in key:
+            raise ValueError("unsafe storage key")
+        return self._root / key
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def load_or_create_signing_key(path: Path) -> bytes:
+    """A random 256-bit key kept in the data directory (mode 0600)."""
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,37 @@
+"""Downloads from the embedded local store, through URLs the service signed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from sqr_reports.dependencies import ContainerDep
+from sqr_reports.errors import Forbidden
+from sqr_reports.storage.local import DOWNLOAD_PATH
+
+router = APIRouter(tags=["Downloads"])
+
+
+@router.get(DOWNLOAD_PATH + "{key:path}", summary="Download a report via a signed URL")
+async def download(
+    key: str,
+    container: ContainerDep,
+    expires: Annotated[str, Query()] = "",
+    filename: Annotated[str, Query()] = "",
+    signature: Annotated[str, Query()] = "",
+) -> FileResponse:
+    """The PDF behind a signed URL; refused (403) once expired or if any part was altered."""
+    path = container.store.open_signed(
+        key, expires=expires, filename=filename, signature=signature, now=container.clock.now()
+    )
+    if path is None:
+        raise Forbidden("This download URL is invalid or has expired")
+    return FileResponse(
+        path,
+        media_type="application/pdf",
+        filename=filename,
+        content_disposition_type="attachment",
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,1 @@
+"""The job worker: claims report jobs from the queue table, renders, stores, completes."""

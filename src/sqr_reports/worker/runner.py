@@ -1,0 +1,215 @@
+"""The worker loop. Each job step is its own transaction, committed here (the edge).
+
+Whatever happens to a job, it ends COMPLETE or FAILED: failures of the user's data or of the
+template fail it at once; transient failures (storage, a crashed render process, bugs) retry with
+backoff until the last attempt; and if this process dies, its lease expires and another worker's
+reaper puts the job back on the queue (or fails it when it is out of attempts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sqr_reports.clock import Clock
+from sqr_reports.config import WorkerSettings
+from sqr_reports.orgs import repository as orgs
+from sqr_reports.rendering import RenderCrashed, Renderer, RenderFailed, RenderTimeout
+from sqr_reports.reports import document, queue
+from sqr_reports.reports import repository as jobs
+from sqr_reports.reports.errors import JobErrorCode
+from sqr_reports.reports.queue import Artifact, Claim
+from sqr_reports.storage import BlobStore, StorageError
+from sqr_reports.users.service import UserNotConnected, UserNotFound, load_subject
+from sqr_reports.worker.wakeup import Wakeup
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    code: JobErrorCode
+    message: str
+    transient: bool
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: WorkerSettings,
+        renderer: Renderer,
+        store: BlobStore,
+        wakeup: Wakeup,
+    ):
+        self._sessions = sessions
+        self._clock = clock
+        self._settings = settings
+        self._renderer = renderer
+        self._store = store
+        self._wakeup = wakeup
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Claim and process jobs until `stop()`; in-flight jobs are awaited on the way out."""
+        log.info("worker %s started (concurrency %d)", self.owner, self._settings.concurrency)
+        try:
+            while not self._stopping:
+                await self._guarded(self._reap)
+                while not self._stopping and len(self._tasks) < self._settings.concurrency:
+                    claim = await self._guarded(self._claim)
+                    if claim is None:
+                        break
+                    task = asyncio.create_task(self._process_logged(claim))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._on_done)
+                await self._wakeup.wait(self._settings.poll_seconds)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            log.info("worker %s stopped", self.owner)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.notify()
+
+    async def drain(self) -> int:
+        """Process due jobs one by one until none is left; returns how many (tests, tools)."""
+        processed = 0
+        await self._reap()
+        while (claim := await self._claim()) is not None:
+            await self.process(claim)
+            processed += 1
+        return processed
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wakeup.notify()
+
+    async def _guarded(self, step: Callable[[], Awaitable[T | None]]) -> T | None:
+        """A database outage must not kill the loop: log, back off, try again later."""
+        try:
+            return await step()
+        except Exception:
+            log.exception("worker step failed; retrying after the poll interval")
+            await asyncio.sleep(self._settings.poll_seconds)
+            return None
+
+    async def _reap(self) -> None:
+        async with self._sessions.begin() as session:
+            reaped = await queue.reap_expired_leases(session, self._settings, self._clock.now())
+        if reaped:
+            log.warning("returned %d job(s) with expired leases to the queue", reaped)
+
+    async def _claim(self) -> Claim | None:
+        async with self._sessions.begin() as session:
+            return await queue.claim_next(session, self._settings, self.owner, self._clock.now())
+
+    # -- one job ----------------------------------------------------------------------------------
+    async def _process_logged(self, claim: Claim) -> None:
+        try:
+            await self.process(claim)
+        except Exception:
+            # Typically the database went away; the lease will expire and the job be retried.
+            log.exception("job %s: could not record the outcome", claim.job_id)
+
+    async def process(self, claim: Claim) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(claim))
+        try:
+            failure = await self._attempt(claim)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if failure is not None:
+            await self._record_failure(claim, failure)
+
+    async def _attempt(self, claim: Claim) -> _Failure | None:
+        try:
+            await self._render_and_store(claim)
+        except UserNotFound as exc:
+            return _Failure(JobErrorCode.USER_NOT_FOUND, str(exc), transient=False)
+        except UserNotConnected as exc:
+            return _Failure(JobErrorCode.USER_NOT_CONNECTED, str(exc), transient=False)
+        except RenderTimeout:
+            message = "The report took too long to render"
+            return _Failure(JobErrorCode.RENDER_TIMEOUT, message, transient=False)
+        except RenderFailed:
+            log.exception("job %s: template failed to render", claim.job_id)
+            message = "The report could not be rendered"
+            return _Failure(JobErrorCode.RENDER_FAILED, message, transient=False)
+        except RenderCrashed:
+            log.exception("job %s: render process crashed", claim.job_id)
+            message = "The report renderer stopped unexpectedly"
+            return _Failure(JobErrorCode.RENDER_FAILED, message, transient=True)
+        except StorageError:
+            log.exception("job %s: storage failed", claim.job_id)
+            message = "The report could not be stored"
+            return _Failure(JobErrorCode.STORAGE_FAILED, message, transient=True)
+        except Exception:
+            log.exception("job %s: unexpected error", claim.job_id)
+            message = "The report could not be generated"
+            return _Failure(JobErrorCode.INTERNAL_ERROR, message, transient=True)
+        return None
+
+    async def _render_and_store(self, claim: Claim) -> None:
+        generated_at = self._clock.now()
+        async with self._sessions() as session:
+            job = await jobs.get(session, claim.job_id)
+            org = await orgs.get(session, claim.org_id)
+            assert job is not None
+            assert org is not None
+            subject = await load_subject(session, claim.user_id, claim.org_id)
+            data = document.build(job, org, subject, generated_at)
+        rendered = await self._renderer.render(claim.template_version, data, generated_at)
+        key = f"reports/{claim.org_id}/{claim.job_id}/{claim.attempt}.pdf"
+        await self._store.put(key, rendered.pdf, content_type="application/pdf")
+        artifact = Artifact(
+            storage_key=key,
+            size_bytes=len(rendered.pdf),
+            sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+            page_count=rendered.page_count,
+        )
+        async with self._sessions.begin() as session:
+            completed = await queue.complete(session, claim, artifact, self._clock.now())
+        if not completed:
+            log.warning("job %s: lease lost before completion; result discarded", claim.job_id)
+            await self._store.delete(key)
+
+    async def _record_failure(self, claim: Claim, failure: _Failure) -> None:
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            if failure.transient:
+                await queue.retry(
+                    session, self._settings, claim, failure.code, failure.message, now
+                )
+            else:
+                await queue.fail(session, claim, failure.code, failure.message, now)
+
+    async def _heartbeat(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_seconds)
+            try:
+                async with self._sessions.begin() as session:
+                    held = await queue.heartbeat(session, self._settings, claim, self._clock.now())
+            except Exception:
+                log.exception("job %s: heartbeat failed", claim.job_id)
+                continue
+            if not held:
+                log.warning("job %s: lease lost to another worker", claim.job_id)
+                return
