@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,7 @@ MAX_TEXT = 500
 
 _PASSING = {"PASS", "PASSED", "VALID", "VALIDATED", "APPROVED", "MATCH", "MATCHED", "CLEAR", "OK"}
 _FAILING = {"FAIL", "FAILED", "INVALID", "REJECTED", "NO_MATCH", "NOMATCH", "DECLINED"}
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _HITS = {"HIT", "MATCH", "POSITIVE", "CONFIRMED", "POTENTIAL_MATCH"}
 
 
@@ -196,8 +198,14 @@ def _norm(value: str | None) -> str | None:
 
 
 def _text(value: str | None) -> str | None:
-    """Long text is cut visibly, so no field can push the layout off the page."""
-    if value is None or len(value) <= MAX_TEXT:
+    """Long text is cut visibly, so no field can push the layout off the page.
+
+    Lone UTF-16 surrogates (valid in JSON, invalid in UTF-8) would abort the render: replaced.
+    """
+    if value is None:
+        return None
+    value = _SURROGATES.sub("\ufffd", value)
+    if len(value) <= MAX_TEXT:
         return value
     return value[:MAX_TEXT] + " … [truncated]"
 
