@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    if container is not None:
+        app.state.container = container  # usable without the lifespan (in-process test clients)
     http_errors.install(app)
     app.include_router(auth_router)
     app.include_router(reports_router)

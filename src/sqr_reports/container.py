@@ -56,7 +56,9 @@ class Container:
         await self.engine.dispose()
 
 
-def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+def build_container(
+    settings: Settings, clock: Clock | None = None, renderer: TypstRenderer | None = None
+) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url())
 
@@ -97,16 +99,20 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             parallelism=auth.argon2_parallelism,
         ),
         store=LocalBlobStore(settings.resolved_blob_dir(), signing_key),
-        renderer=TypstRenderer(
-            processes=settings.worker.concurrency,
-            timeout_seconds=settings.render.timeout_seconds,
-            memory_limit_mib=settings.render.memory_limit_mib,
-            max_renders_per_process=settings.render.max_renders_per_process,
-        ),
+        renderer=renderer or build_renderer(settings),
         wakeup=wakeup,
         policy=JobPolicy(
             template_version=settings.render.template_version,
             max_attempts=settings.worker.max_attempts,
             rate_limit=settings.rate_limit,
         ),
+    )
+
+
+def build_renderer(settings: Settings) -> TypstRenderer:
+    return TypstRenderer(
+        processes=settings.worker.concurrency,
+        timeout_seconds=settings.render.timeout_seconds,
+        memory_limit_mib=settings.render.memory_limit_mib,
+        max_renders_per_process=settings.render.max_renders_per_process,
     )

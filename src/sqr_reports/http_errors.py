@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.errors import AppError, FieldError, OAuthError, ValidationFailed
+from sqr_reports.storage.local import DOWNLOAD_PATH
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,15 @@ def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -
         "error": status.name,
         "message": message,
         "timestamp": isoformat_ms(datetime.now(UTC)),
-        "path": request.url.path,
+        "path": _public_path(request.url.path),
         "method": request.method,
         **extra,
     }
+
+
+def _public_path(path: str) -> str:
+    """The request path, except a download URL's object key, which is never echoed."""
+    return DOWNLOAD_PATH + "{key}" if path.startswith(DOWNLOAD_PATH) else path
 
 
 def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:

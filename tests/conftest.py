@@ -1,0 +1,197 @@
+"""Fixtures: a real database (SQLite by default, PostgreSQL when
+SQR_REPORTS_TEST_DATABASE_URL is set), the real renderer, and the app in process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.app import create_app
+from sqr_reports.auth import service as auth
+from sqr_reports.config import AuthSettings, Settings, WorkerSettings
+from sqr_reports.container import Container, build_container, build_renderer
+from sqr_reports.db.engine import create_engine
+from sqr_reports.db.metadata import metadata
+from sqr_reports.db.migrate import upgrade
+from sqr_reports.orgs.service import create_org
+from sqr_reports.rendering.typst_renderer import TypstRenderer
+from sqr_reports.users.schemas import UserRecord
+from sqr_reports.users.service import upsert_user
+from sqr_reports.worker.runner import Worker
+from tests.support import Api, ClientCredentials, MovableClock
+
+POSTGRES_URL = os.environ.get("SQR_REPORTS_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+async def postgres_schema() -> AsyncIterator[str | None]:
+    """On PostgreSQL: a clean schema, migrated once for the whole session."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    engine = create_engine(POSTGRES_URL)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await upgrade(engine)
+    await engine.dispose()
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_schema: str | None) -> str:
+    return postgres_schema or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+def make_settings(data_dir: Path, database_url: str, **worker: float) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        # Cheap Argon2 keeps the suite fast; the production cost is the default.
+        auth=AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1),
+        worker=WorkerSettings(embedded=False, **worker),
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "data", database_url)
+
+
+@pytest.fixture(scope="session")
+async def renderer() -> AsyncIterator[TypstRenderer]:
+    """One real render pool for the session (starting Typst processes costs about a second)."""
+    pool = build_renderer(Settings())
+    await pool.start()
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+async def container(
+    settings: Settings, clock: MovableClock, renderer: TypstRenderer
+) -> AsyncIterator[Container]:
+    built = build_container(settings, clock, renderer)
+    if POSTGRES_URL:
+        async with built.engine.begin() as connection:
+            tables = ", ".join(t.name for t in metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    else:
+        await upgrade(built.engine)
+    yield built
+    await built.engine.dispose()
+
+
+@pytest.fixture
+async def http(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def api(http: httpx.AsyncClient) -> Api:
+    return Api(http)
+
+
+@pytest.fixture
+def worker(container: Container) -> Worker:
+    return container.new_worker()
+
+
+@pytest.fixture
+async def session(container: Container) -> AsyncIterator[AsyncSession]:
+    async with container.sessions() as db_session:
+        yield db_session
+
+
+async def register_org(
+    container: Container, name: str, scopes: list[str] | None = None
+) -> ClientCredentials:
+    async with container.sessions.begin() as db:
+        org = await create_org(db, container.clock, name)
+        client, secret = await auth.create_client(
+            db, container.hasher, container.clock, org.id, scopes
+        )
+    return ClientCredentials(org.id, client.client_id, secret)
+
+
+async def add_user(container: Container, **fields: object) -> str:
+    async with container.sessions.begin() as db:
+        user = await upsert_user(db, container.clock, UserRecord.model_validate(fields))
+    return user.id
+
+
+def connected(
+    org_id: str, agreed: bool = True, status: str = "CONNECTED"
+) -> list[dict[str, object]]:
+    return [{"org_id": org_id, "connection_status": status, "data_sharing_agreed": agreed}]
+
+
+@pytest.fixture
+async def org_a(container: Container) -> ClientCredentials:
+    return await register_org(container, "Alpha Gaming Ltd")
+
+
+@pytest.fixture
+async def org_b(container: Container) -> ClientCredentials:
+    return await register_org(container, "Beta eSports GmbH")
+
+
+ALICE = "US1A2B3C4D5E6F78"
+
+
+@pytest.fixture
+async def alice(container: Container, org_a: ClientCredentials) -> str:
+    """A verified user connected to org A only."""
+    return await add_user(
+        container,
+        id=ALICE,
+        first_name="Alice",
+        last_name="Øvergård",
+        email="alice@example.com",
+        dob="1991-02-03",
+        country="NO",
+        document_overall_validation="PASSED",
+        id3_match_status="MATCH",
+        id3_pep_sanction_result="CLEAR",
+        selfie_liveness_score=96.5,
+        fmc_score=91.0,
+        connections=connected(org_a.org_id),
+        monitoring=[{"kind": "PEP", "status": "CLEAR", "recorded_at": "2026-01-01T00:00:00Z"}],
+    )
+
+
+@pytest.fixture
+async def token_a(api: Api, org_a: ClientCredentials) -> str:
+    return await api.token(org_a)
+
+
+@pytest.fixture
+async def token_b(api: Api, org_b: ClientCredentials) -> str:
+    return await api.token(org_b)
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's SQR_REPORTS_* variables out of settings built in a test."""
+    for name in list(os.environ):
+        if name.startswith("SQR_REPORTS_") and name != "SQR_REPORTS_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)

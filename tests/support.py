@@ -1,0 +1,103 @@
+"""Test helpers: a clock that moves when told, and an API client that speaks the contract."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from sqr_reports.auth import scopes
+
+
+class MovableClock:
+    """Real time plus an offset that tests advance, so expiry needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    org_id: str
+    client_id: str
+    client_secret: str
+
+
+class Api:
+    """Thin helpers over httpx for the three-step flow."""
+
+    def __init__(self, http: httpx.AsyncClient):
+        self.http = http
+
+    async def token(self, creds: ClientCredentials, scope: str | None = None) -> str:
+        body = {
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "grant_type": "client_credentials",
+        }
+        if scope is not None:
+            body["scope"] = scope
+        response = await self.http.post("/oauth2/token", json=body)
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    async def create(
+        self, token: str, user_id: str, *, key: str | None = None, **extra: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.http.post(
+            "/v1/document/api", json={"userId": user_id, **extra}, headers=headers
+        )
+
+    async def status(self, token: str, job_id: str) -> httpx.Response:
+        return await self.http.get(
+            f"/v1/document/api/{job_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+
+    async def url(self, token: str, job_id: str) -> httpx.Response:
+        return await self.http.get(
+            f"/v1/document/api/{job_id}/url", headers={"Authorization": f"Bearer {token}"}
+        )
+
+    async def wait_terminal(self, token: str, job_id: str, seconds: float = 30) -> dict[str, Any]:
+        """Poll (as a client would) until the job is COMPLETE or FAILED."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            body: dict[str, Any] = (await self.status(token, job_id)).json()
+            if body["status"] in ("COMPLETE", "FAILED"):
+                return body
+            assert asyncio.get_running_loop().time() < deadline, f"job stuck: {body}"
+            await asyncio.sleep(0.05)
+
+
+ALL_SCOPES = " ".join(scopes.ALL)
+
+
+def assert_envelope(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
+    """The house error envelope, with nothing that should not be there."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["code"] == status
+    assert body["error"] == error
+    assert body["method"] == response.request.method
+    path = response.request.url.path
+    assert body["path"] == ("/v1/downloads/{key}" if path.startswith("/v1/downloads/") else path)
+    assert body["timestamp"].endswith("Z")
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    text = response.text.lower()
+    for leak in ("traceback", "bearer ey", "secret", "reports/"):
+        assert leak not in text, f"{leak!r} leaked into an error body"
+    return body

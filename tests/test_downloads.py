@@ -1,0 +1,91 @@
+"""Signed download URLs of the embedded store: 300 s, one object, GET only, tamper-proof."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from sqr_reports.worker.runner import Worker
+from tests.support import Api, MovableClock, assert_envelope
+
+
+@pytest.fixture
+async def completed_job(api: Api, token_a: str, alice: str, worker: Worker) -> str:
+    job_id: str = (await api.create(token_a, alice)).json()["jobId"]
+    await worker.drain()
+    return job_id
+
+
+async def _mint(api: Api, token: str, job_id: str) -> str:
+    response = await api.url(token, job_id)
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+def _with(url: str, **changes: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()} | changes
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+
+
+async def test_url_downloads_within_300_seconds_and_not_after(
+    api: Api, http: httpx.AsyncClient, token_a: str, completed_job: str, clock: MovableClock
+) -> None:
+    url = await _mint(api, token_a, completed_job)
+
+    clock.advance(299)
+    assert (await http.get(url)).status_code == 200
+    clock.advance(2)
+    expired = await http.get(url)
+
+    assert_envelope(expired, 403, "FORBIDDEN")
+
+
+async def test_every_call_mints_a_new_url(
+    api: Api, token_a: str, completed_job: str, clock: MovableClock
+) -> None:
+    first = await _mint(api, token_a, completed_job)
+    clock.advance(1)
+
+    assert await _mint(api, token_a, completed_job) != first
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda url: _with(url, signature="0" * 64),
+        lambda url: _with(url, expires=str(int(parse_qs(urlsplit(url).query)["expires"][0]) + 1)),
+        lambda url: _with(url, filename="other.pdf"),
+        lambda url: url.replace("/1.pdf", "/2.pdf"),
+        lambda url: url.split("?")[0],
+    ],
+    ids=["signature", "expiry", "filename", "object", "no-query"],
+)
+async def test_any_altered_part_is_refused(
+    api: Api, http: httpx.AsyncClient, token_a: str, completed_job: str, tamper: object
+) -> None:
+    assert callable(tamper)
+    url = await _mint(api, token_a, completed_job)
+
+    response = await http.get(tamper(url))
+
+    assert_envelope(response, 403, "FORBIDDEN")
+
+
+async def test_only_get_is_allowed(
+    api: Api, http: httpx.AsyncClient, token_a: str, completed_job: str
+) -> None:
+    url = await _mint(api, token_a, completed_job)
+
+    for method in ("PUT", "POST", "DELETE"):
+        assert (await http.request(method, url)).status_code == 405
+
+
+async def test_download_scope_and_org_are_checked_on_every_call(
+    api: Api, token_a: str, token_b: str, completed_job: str, org_a: object
+) -> None:
+    assert (await api.url(token_a, completed_job)).status_code == 200
+    assert_envelope(await api.url(token_b, completed_job), 404, "NOT_FOUND")

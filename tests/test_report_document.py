@@ -1,0 +1,150 @@
+"""What the report says: the checks and verdict, and data rendered as data."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from sqr_reports.orgs.models import Org
+from sqr_reports.rendering.typst_renderer import TypstRenderer
+from sqr_reports.reports import document
+from sqr_reports.reports.models import ReportJob
+from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
+from sqr_reports.users.service import Subject
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report_data"
+GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def _subject(monitoring: list[tuple[str, str]] = (), **fields: Any) -> Subject:  # type: ignore[assignment]
+    base: dict[str, Any] = {
+        "id": "US1A2B3C4D5E6F78", "first_name": "Ada", "last_name": "Lovelace",
+        "document_overall_validation": "PASSED", "id3_match_status": "MATCH",
+        "id3_pep_sanction_result": "CLEAR", "selfie_liveness_score": 95.0, "fmc_score": 90.0,
+    }  # fmt: skip
+    user = AppUser(**(base | fields))
+    connection = Connection(
+        user_id=user.id, org_id="org", connection_status="CONNECTED", data_sharing_agreed=True
+    )
+    events = [
+        MonitoringEvent(user_id=user.id, kind=kind, status=status, recorded_at=GENERATED)
+        for kind, status in monitoring
+    ]
+    return Subject(user=user, connection=connection, monitoring=events)
+
+
+def _build(subject: Subject) -> dict[str, Any]:
+    job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version="v1")
+    return document.build(job, Org(id="org", name="Org Ltd"), subject, GENERATED)
+
+
+def _results(data: dict[str, Any]) -> dict[str, str]:
+    return {check["name"]: check["result"] for check in data["checks"]}
+
+
+def test_everything_passing_is_a_pass() -> None:
+    data = _build(_subject([("PEP", "CLEAR"), ("SANCTION", "CLEAR"), ("ADVERSE_MEDIA", "CLEAR")]))
+
+    assert data["verdict"]["result"] == "PASS"
+    assert set(_results(data).values()) == {"PASS"}
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "fields", "check", "result", "verdict"),
+    [
+        ([("SANCTION", "HIT")], {}, "PEP & sanctions", "FAIL", "FAIL"),
+        ([("PEP", "HIT")], {}, "PEP & sanctions", "REFER", "REFER"),
+        ([("ADVERSE_MEDIA", "hit")], {}, "Adverse media", "REFER", "REFER"),
+        ([], {"fmc_score": 41.5}, "Face match", "FAIL", "FAIL"),
+        ([], {"fmc_score": 71.0}, "Face match", "REFER", "REFER"),
+        ([], {"selfie_liveness_score": None}, "Selfie liveness", "NOT_RUN", "REFER"),
+        ([], {"document_overall_validation": "FAILED"}, "Identity document", "FAIL", "FAIL"),
+        ([], {"id3_match_status": "PARTIAL"}, "Database checks", "REFER", "REFER"),
+    ],
+)
+def test_each_finding_sets_its_check_and_the_verdict(
+    monitoring: list[tuple[str, str]], fields: dict[str, Any], check: str, result: str,
+    verdict: str,
+) -> None:  # fmt: skip
+    data = _build(_subject(monitoring, **fields))
+
+    assert _results(data)[check] == result
+    assert data["verdict"]["result"] == verdict
+
+
+def test_the_newest_monitoring_event_of_a_kind_is_current() -> None:
+    subject = _subject([("SANCTION", "CLEAR"), ("SANCTION", "HIT")])  # newest first
+
+    data = _build(subject)
+
+    assert data["screening"]["current"] == [
+        {"kind": "SANCTION", "status": "CLEAR", "recorded_at": "2026-11-28T12:00:00.000Z"}
+    ]
+    assert len(data["screening"]["history"]) == 2
+
+
+def test_input_digest_covers_the_subject_data_only() -> None:
+    one = _build(_subject())
+    other_time = document.build(
+        ReportJob(id="another", template_version="v1"), Org(id="o", name="O"), _subject(),
+        datetime(2030, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    changed = _build(_subject(last_name="Byron"))
+
+    assert one["meta"]["input_sha256"] == other_time["meta"]["input_sha256"]
+    assert one["meta"]["input_sha256"] != changed["meta"]["input_sha256"]
+
+
+def test_long_text_is_truncated_visibly_and_lone_surrogates_replaced() -> None:
+    data = _build(_subject(email="a" * 10_000 + "@example.com", first_name="bad\ud800name"))
+
+    assert data["subject"]["email"].endswith("… [truncated]")
+    assert len(data["subject"]["email"]) < 600
+    assert data["subject"]["first_name"] == "bad\ufffdname"
+
+
+async def _render(renderer: TypstRenderer, data: dict[str, Any]) -> tuple[bytes, str]:
+    rendered = await renderer.render("v1", data, GENERATED)
+    reader = PdfReader(io.BytesIO(rendered.pdf))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    return rendered.pdf, text
+
+
+async def test_typst_markup_in_data_renders_literally(renderer: TypstRenderer) -> None:
+    hostile = _build(
+        _subject(
+            first_name='#read("/etc/passwd")',
+            last_name='#import "lib.typ": *',
+            override_notes="] ) } $ \\ #let x = 1 [unbalanced",
+        )
+    )
+
+    _, text = await _render(renderer, hostile)
+
+    flat = text.replace("\u200b", "").replace("\u2068", "").replace("\u2069", "")
+    assert '#read("/etc/passwd")' in flat
+    assert '#import "lib.typ": *' in flat
+    assert "root:x:0:0" not in text
+
+
+async def test_hostile_fixture_renders(renderer: TypstRenderer) -> None:
+    data = json.loads((FIXTURES / "hostile.json").read_text(encoding="utf-8"))
+
+    pdf, _ = await _render(renderer, data)
+
+    assert pdf.startswith(b"%PDF-")
+
+
+async def test_same_input_and_version_give_identical_bytes(renderer: TypstRenderer) -> None:
+    data = _build(_subject([("PEP", "HIT")]))
+
+    first, _ = await _render(renderer, data)
+    second, _ = await _render(renderer, data)
+
+    assert first == second
