@@ -95,7 +95,7 @@ async def container(
     else:
         await upgrade(built.engine)
     yield built
-    await built.engine.dispose()
+    await built.engines.dispose()
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ class FlakyStore:
 
 def _worker_with(container: Container, store: object, renderer: object | None = None) -> Worker:
     return Worker(
-        container.sessions, container.clock, container.settings.worker,
+        container.sessions, container.read_sessions, container.clock, container.settings.worker,
         renderer or container.renderer, store, container.wakeup,  # type: ignore[arg-type]
     )  # fmt: skip
 

@@ -8,6 +8,7 @@ Every value has a safe default for the embedded mode (one process, SQLite, local
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,24 @@ class StorageSettings(BaseModel):
     #: Key that signs local download URLs; defaults to a random key kept in the data dir.
     url_signing_key: SecretStr | None = None
     download_url_ttl_seconds: int = Field(default=300, ge=1, le=3600)
+    #: Where reports go: "local" (the data directory) or "s3" (a bucket shared by all replicas).
+    backend: Literal["local", "s3"] = "local"
+    #: Bucket of the S3 store; required when the backend is "s3".
+    s3_bucket: str = ""
+    #: Region the bucket lives in (it is part of every SigV4 signature).
+    s3_region: str = "us-east-1"
+    #: Endpoint of an S3-compatible store (LocalStack, MinIO, ...); empty means AWS itself.
+    s3_endpoint_url: str = ""
+    #: Explicit access key id; empty means boto3's default chain (env, profile, instance role).
+    s3_access_key_id: str = ""
+    #: Secret for the explicit access key id; set both or neither.
+    s3_secret_access_key: SecretStr | None = None
+    #: Bucket addressing in URLs; "path" for stores without wildcard DNS (LocalStack, MinIO).
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    #: Server-side encryption of stored reports; "none" only for stores that reject the header.
+    s3_sse: Literal["AES256", "aws:kms", "none"] = "AES256"
+    #: KMS key for "aws:kms"; empty means the bucket's AWS-managed key.
+    s3_kms_key_id: str = ""
 
 
 class WorkerSettings(BaseModel):

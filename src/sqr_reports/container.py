@@ -12,7 +12,7 @@ from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
-from sqr_reports.db.engine import create_engine, is_sqlite
+from sqr_reports.db.engine import Engines, create_engines, is_sqlite
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
 from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
@@ -23,8 +23,11 @@ from sqr_reports.worker.wakeup import Wakeup, notify_on_enqueue
 @dataclass
 class Container:
     settings: Settings
-    engine: AsyncEngine
+    engines: Engines
+    #: Sessions for work that writes (on SQLite: BEGIN IMMEDIATE, the write lock up front).
     sessions: async_sessionmaker[AsyncSession]
+    #: Sessions for work that only reads (on SQLite: BEGIN DEFERRED; never blocks writers).
+    read_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     codec: TokenCodec
     keys: KeyRing
@@ -42,6 +45,7 @@ class Container:
     def new_worker(self) -> Worker:
         worker = Worker(
             self.sessions,
+            self.read_sessions,
             self.clock,
             self.settings.worker,
             self.renderer,
@@ -53,19 +57,29 @@ class Container:
 
     async def close(self) -> None:
         await self.renderer.close()
-        await self.engine.dispose()
+        await self.engines.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine that writes (migrations run on it)."""
+        return self.engines.writer
 
 
 def build_container(
     settings: Settings, clock: Clock | None = None, renderer: TypstRenderer | None = None
 ) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url())
+    engines = create_engines(settings.resolved_database_url())
 
     class AppSession(Session):
         """A session class of this container's own, so its events stay its own."""
 
-    sessions = async_sessionmaker(engine, expire_on_commit=False, sync_session_class=AppSession)
+    sessions = async_sessionmaker(
+        engines.writer, expire_on_commit=False, sync_session_class=AppSession
+    )
+    read_sessions = async_sessionmaker(
+        engines.reader, expire_on_commit=False, sync_session_class=AppSession
+    )
     wakeup = Wakeup()
     notify_on_enqueue(AppSession, wakeup)
 
@@ -82,8 +96,9 @@ def build_container(
     )
     return Container(
         settings=settings,
-        engine=engine,
+        engines=engines,
         sessions=sessions,
+        read_sessions=read_sessions,
         clock=clock or SystemClock(),
         codec=TokenCodec(
             keys,

@@ -21,13 +21,27 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; the router commits (the edge), anything else rolls back."""
-    async with container.sessions() as session:
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request, container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; the router commits (the edge), anything else rolls back.
+
+    Safe methods never write, so they get a read-only transaction (no SQLite write lock).
+    """
+    factory = container.read_sessions if request.method in _SAFE_METHODS else container.sessions
+    async with factory() as session:
+        yield session
+
+
+async def get_read_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """For unsafe methods that still only read (the token endpoint)."""
+    async with container.read_sessions() as session:
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 def bearer_token(request: Request) -> str:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sqr_reports.auth.service import TokenRequest, grant_token
-from sqr_reports.dependencies import ContainerDep, SessionDep
+from sqr_reports.dependencies import ContainerDep, ReadSessionDep
 from sqr_reports.errors import OAuthError
 
 router = APIRouter(tags=["OAuth Token API"])
@@ -21,7 +21,7 @@ _FIELDS = ("grant_type", "client_id", "client_secret", "scope")
 
 @router.post("/oauth2/token", summary="Issue an access token (client credentials)")
 @router.post("/v1/oauth/token", summary="Issue an access token (client credentials, guide path)")
-async def token(request: Request, session: SessionDep, container: ContainerDep) -> JSONResponse:
+async def token(request: Request, session: ReadSessionDep, container: ContainerDep) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
     grant = await grant_token(
         session, container.hasher, container.codec, container.clock, await _token_request(request)

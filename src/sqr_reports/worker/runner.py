@@ -48,6 +48,7 @@ class Worker:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         settings: WorkerSettings,
         renderer: Renderer,
@@ -55,6 +56,7 @@ class Worker:
         wakeup: Wakeup,
     ):
         self._sessions = sessions
+        self._read_sessions = read_sessions
         self._clock = clock
         self._settings = settings
         self._renderer = renderer
@@ -169,7 +171,7 @@ class Worker:
 
     async def _render_and_store(self, claim: Claim) -> None:
         generated_at = self._clock.now()
-        async with self._sessions() as session:
+        async with self._read_sessions() as session:
             job = await jobs.get(session, claim.job_id)
             org = await orgs.get(session, claim.org_id)
             assert job is not None

@@ -1,0 +1,39 @@
+# Everything a newcomer or CI needs, with only Python 3.11+ installed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check test-postgres bench gallery clean
+
+run: $(STAMP)  ## Start the API and worker on the embedded default, with demo data.
+	$(BIN)/sqr-reports serve --demo
+
+test: $(STAMP)  ## Run the test suite (SQLite; set SQR_REPORTS_TEST_DATABASE_URL for PostgreSQL).
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+test-postgres: $(STAMP)
+	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/embedded_flow.py
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
