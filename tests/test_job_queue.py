@@ -16,8 +16,7 @@ from sqr_reports.container import Container
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import queue
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.storage import StorageError
-from sqr_reports.storage.local import LocalBlobStore
+from sqr_reports.storage import BlobStore, StorageError
 from sqr_reports.worker.runner import Worker
 from tests.support import Api, MovableClock
 
@@ -105,7 +104,7 @@ async def test_a_job_whose_workers_keep_dying_ends_failed(
 class FlakyStore:
     """The storage boundary failing a given number of times, then working."""
 
-    def __init__(self, real: LocalBlobStore, failures: int):
+    def __init__(self, real: BlobStore, failures: int):
         self.real = real
         self.failures = failures
         self.attempts = 0

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
         env_prefix="SQR_REPORTS_",
         env_nested_delimiter="__",
         env_file=".env",
+        env_ignore_empty=True,  # an empty VAR= means "the default", never an empty secret
         extra="ignore",
     )
 

@@ -15,7 +15,9 @@ from sqr_reports.config import Settings
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
+from sqr_reports.storage import BlobStore
 from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
+from sqr_reports.storage.s3 import S3BlobStore
 from sqr_reports.worker.runner import Worker
 from sqr_reports.worker.wakeup import Wakeup, notify_on_enqueue
 
@@ -32,7 +34,7 @@ class Container:
     codec: TokenCodec
     keys: KeyRing
     hasher: SecretHasher
-    store: LocalBlobStore
+    store: BlobStore
     renderer: TypstRenderer
     wakeup: Wakeup
     policy: JobPolicy
@@ -89,11 +91,6 @@ def build_container(
         if auth.private_key_files
         else KeyRing.load_or_generate(settings.data_dir / "keys")
     )
-    signing_key = (
-        settings.storage.url_signing_key.get_secret_value().encode()
-        if settings.storage.url_signing_key
-        else load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key")
-    )
     return Container(
         settings=settings,
         engines=engines,
@@ -113,7 +110,7 @@ def build_container(
             memory_kib=auth.argon2_memory_kib,
             parallelism=auth.argon2_parallelism,
         ),
-        store=LocalBlobStore(settings.resolved_blob_dir(), signing_key),
+        store=build_store(settings),
         renderer=renderer or build_renderer(settings),
         wakeup=wakeup,
         policy=JobPolicy(
@@ -131,3 +128,15 @@ def build_renderer(settings: Settings) -> TypstRenderer:
         memory_limit_mib=settings.render.memory_limit_mib,
         max_renders_per_process=settings.render.max_renders_per_process,
     )
+
+
+def build_store(settings: Settings) -> BlobStore:
+    storage = settings.storage
+    if storage.backend == "s3":
+        return S3BlobStore.from_settings(storage)
+    signing_key = (
+        storage.url_signing_key.get_secret_value().encode()
+        if storage.url_signing_key
+        else load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key")
+    )
+    return LocalBlobStore(settings.resolved_blob_dir(), signing_key)

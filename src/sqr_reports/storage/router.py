@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from sqr_reports.dependencies import ContainerDep
-from sqr_reports.errors import Forbidden
-from sqr_reports.storage.local import DOWNLOAD_PATH
+from sqr_reports.errors import Forbidden, NotFound
+from sqr_reports.storage.local import DOWNLOAD_PATH, LocalBlobStore
 
 router = APIRouter(tags=["Downloads"])
 
@@ -23,6 +23,8 @@ async def download(
     signature: Annotated[str, Query()] = "",
 ) -> FileResponse:
     """The PDF behind a signed URL; refused (403) once expired or if any part was altered."""
+    if not isinstance(container.store, LocalBlobStore):
+        raise NotFound("Not found")  # with S3, downloads go to S3 itself
     path = container.store.open_signed(
         key, expires=expires, filename=filename, signature=signature, now=container.clock.now()
     )
