@@ -155,7 +155,8 @@ Try it (bash; needs curl and python3):
   JOB=$(curl -s {base_url}/v1/document/api -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -d '{{"userId":"{first}"}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobId"])')
-  curl -s {base_url}/v1/document/api/$JOB -H "Authorization: Bearer $TOKEN"
+  until curl -s {base_url}/v1/document/api/$JOB -H "Authorization: Bearer $TOKEN" \\
+    | tee /dev/stderr | grep -qE '"status":"(COMPLETE|FAILED)"'; do sleep 1; done; echo
   URL=$(curl -s {base_url}/v1/document/api/$JOB/url -H "Authorization: Bearer $TOKEN" \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
   curl -s -o report.pdf "$URL"

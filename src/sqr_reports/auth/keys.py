@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sqr_reports.keyfiles import write_private_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +91,7 @@ def _generate_pem(directory: Path) -> Path:
         serialization.NoEncryption(),
     )
     path = directory / "signing-key-1.pem"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    write_private_file(path, pem)
     return path
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from sqr_reports.keyfiles import write_private_file
 from sqr_reports.storage import StorageError
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -90,11 +91,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def load_or_create_signing_key(path: Path) -> bytes:
     """A random 256-bit key kept in the data directory (mode 0600)."""
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private_file(path, secrets.token_bytes(32))
+    return path.read_bytes()
