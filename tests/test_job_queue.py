@@ -124,8 +124,9 @@ class FlakyStore:
 
 def _worker_with(container: Container, store: object, renderer: object | None = None) -> Worker:
     return Worker(
-        container.sessions, container.read_sessions, container.clock, container.settings.worker,
-        renderer or container.renderer, store, container.wakeup,  # type: ignore[arg-type]
+        container.sessions, container.read_sessions, container.clock, container.db_clock,
+        container.settings.worker, renderer or container.renderer, store,  # type: ignore[arg-type]
+        container.wakeup,
     )  # fmt: skip
 
 

@@ -14,8 +14,10 @@ from sqr_reports.auth.router import router as auth_router
 from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
+from sqr_reports.health.router import router as health_router
 from sqr_reports.reports.router import router as reports_router
 from sqr_reports.storage.router import router as downloads_router
+from sqr_reports.worker.process import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,19 @@ All endpoints require a Bearer token from the OAuth Token API (`POST /oauth2/tok
 """
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    """The app. Pass a `container` to share one with the caller (tests, benchmarks)."""
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    embedded: bool = True,
+) -> FastAPI:
+    """The app.
+
+    `embedded` is the one-process mode of `sqr-reports serve`: it migrates the schema on start and
+    runs the worker (unless `worker.embedded` is off). `sqr-reports api` passes False: HTTP only,
+    and the schema is left to `sqr-reports migrate`. Pass a `container` to share one with the
+    caller (tests, benchmarks).
+    """
     settings = settings or (container.settings if container else Settings())
     owned = container is None
 
@@ -40,13 +53,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = container or build_container(settings)
         app.state.container = active
-        if active.embedded_database:
-            await upgrade(active.engine)
         worker_task = None
-        if settings.worker.embedded:
-            await active.renderer.start()
-            worker = active.new_worker()
-            worker_task = asyncio.create_task(worker.run(), name="sqr-reports-worker")
+        if embedded:
+            await upgrade(active.engine)
+            if settings.worker.embedded:
+                await active.renderer.start()
+                worker = active.new_worker()
+                worker_task = asyncio.create_task(
+                    run_worker(worker, active.new_listener()), name="sqr-reports-worker"
+                )
         try:
             yield
         finally:
@@ -69,4 +84,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(auth_router)
     app.include_router(reports_router)
     app.include_router(downloads_router)
+    app.include_router(health_router)
     return app
+
+
+def create_api_app() -> FastAPI:
+    """Factory for `sqr-reports api` (uvicorn imports it in each of its worker processes)."""
+    return create_app(Settings(), embedded=False)

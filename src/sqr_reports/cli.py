@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from sqr_reports.demo import DemoCredentials, seed, walkthrough
 from sqr_reports.errors import AppError
 from sqr_reports.orgs.service import create_org
 from sqr_reports.users.service import import_users
+from sqr_reports.worker.process import run_worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed demo data and print it")
     serve.set_defaults(handler=_serve)
+
+    api = commands.add_parser("api", parents=[common], help="run the API only (scale-out)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
+    api.set_defaults(handler=_api)
+
+    worker = commands.add_parser("worker", parents=[common], help="run a job worker (scale-out)")
+    worker.add_argument("--concurrency", type=int, default=None, help="parallel jobs")
+    worker.set_defaults(handler=_worker)
 
     migrate = commands.add_parser("migrate", parents=[common], help="upgrade the schema")
     migrate.set_defaults(handler=_sync(_migrate))
@@ -115,8 +128,52 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         _sync(_demo)(settings, argparse.Namespace(json=False, base_url=base_url))
     print(f"SQR PDF Report API on {base_url} (data in {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
+    )
     return 0
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    """HTTP only; never migrates. Settings reach uvicorn's processes through the environment."""
+    import uvicorn
+
+    os.environ["SQR_REPORTS_DATA_DIR"] = str(settings.data_dir)
+    uvicorn.run(
+        "sqr_reports.app:create_api_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Jobs only; never migrates. SIGTERM: stop claiming, finish or release, exit."""
+    if args.concurrency is not None:
+        settings.worker.concurrency = args.concurrency
+
+    async def go() -> int:
+        container = build_container(settings)
+        try:
+            await container.renderer.start()
+            worker = container.new_worker()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, worker.stop)
+            await run_worker(worker, container.new_listener())
+        finally:
+            await container.close()
+        return 0
+
+    return asyncio.run(go())
 
 
 async def _migrate(container: Container, args: argparse.Namespace) -> int:

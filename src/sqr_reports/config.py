@@ -63,6 +63,8 @@ class WorkerSettings(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=60.0, ge=0)
+    #: On SIGTERM, in-flight jobs get this long to finish; the rest go back to the queue.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
 
 class RenderSettings(BaseModel):

@@ -12,12 +12,14 @@ from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
+from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
 from sqr_reports.storage import BlobStore
 from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
 from sqr_reports.storage.s3 import S3BlobStore
+from sqr_reports.worker.listener import JobListener
 from sqr_reports.worker.runner import Worker
 from sqr_reports.worker.wakeup import Wakeup, notify_on_enqueue
 
@@ -31,6 +33,8 @@ class Container:
     #: Sessions for work that only reads (on SQLite: BEGIN DEFERRED; never blocks writers).
     read_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    #: Where queue and rate-limit timestamps come from (the database's clock on PostgreSQL).
+    db_clock: SessionClock
     codec: TokenCodec
     keys: KeyRing
     hasher: SecretHasher
@@ -49,6 +53,7 @@ class Container:
             self.sessions,
             self.read_sessions,
             self.clock,
+            self.db_clock,
             self.settings.worker,
             self.renderer,
             self.store,
@@ -56,6 +61,11 @@ class Container:
         )
         self.workers.append(worker)
         return worker
+
+    def new_listener(self) -> JobListener | None:
+        """On PostgreSQL, a listener that wakes this process's workers for other processes' jobs."""
+        url = self.settings.resolved_database_url()
+        return None if is_sqlite(url) else JobListener(url, self.wakeup)
 
     async def close(self) -> None:
         await self.renderer.close()
@@ -97,6 +107,12 @@ def build_container(
         sessions=sessions,
         read_sessions=read_sessions,
         clock=clock or SystemClock(),
+        # An injected clock (tests) rules everything; otherwise PostgreSQL's clock rules the queue.
+        db_clock=(
+            ProcessClock(clock or SystemClock())
+            if clock is not None or is_sqlite(settings.resolved_database_url())
+            else DatabaseClock()
+        ),
         codec=TokenCodec(
             keys,
             issuer=auth.issuer,

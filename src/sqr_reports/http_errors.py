@@ -12,13 +12,21 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqr_reports.clock import isoformat_ms
-from sqr_reports.errors import AppError, FieldError, OAuthError, ValidationFailed
+from sqr_reports.errors import (
+    AppError,
+    FieldError,
+    OAuthError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from sqr_reports.storage.local import DOWNLOAD_PATH
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,33 @@ async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(envelope(request, status, message), status_code=status, headers=exc.headers)
 
 
+#: What a database or network outage looks like from here: answered 503, never 500 (or 202).
+OUTAGES: tuple[type[Exception], ...] = (
+    OSError,  # refused or reset connections, timeouts (TimeoutError is an OSError)
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection became free in time
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+RETRY_AFTER_OUTAGE = "5"
+TOKEN_PATHS = frozenset({"/oauth2/token", "/v1/oauth/token"})
+
+
+async def outage(request: Request, exc: Exception) -> JSONResponse:
+    log.error("dependency unavailable on %s %s: %s", request.method, request.url.path, type(exc))
+    if request.url.path in TOKEN_PATHS:
+        failure: AppError = OAuthError(
+            "temporarily_unavailable",
+            "The service is temporarily unavailable",
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+    else:
+        failure = ServiceUnavailable()
+    failure.headers["Retry-After"] = RETRY_AFTER_OUTAGE
+    return await app_error(request, failure)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     status = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -109,4 +144,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_exception)
+    for kind in OUTAGES:
+        app.add_exception_handler(kind, outage)
     app.add_exception_handler(Exception, unexpected_error)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqr_reports.config import WorkerSettings
 from sqr_reports.reports import repository
 from sqr_reports.reports.errors import JobErrorCode
-from sqr_reports.reports.models import JobStatus
+from sqr_reports.reports.models import JobStatus, ReportJob
 
 _random = secrets.SystemRandom()
 
@@ -106,6 +106,26 @@ async def retry(
     if claim.is_last_attempt:
         return await fail(session, claim, code, message, now)
     return await _update(session, claim, **_requeued(settings, claim.attempt, now))
+
+
+async def release(session: AsyncSession, claim: Claim, now: datetime) -> bool:
+    """Give an unfinished job back (graceful shutdown) without spending one of its attempts.
+
+    `attempts` only ever grows (it is the fencing token), so the budget grows instead.
+    """
+    released = await _update(
+        session,
+        claim,
+        status=JobStatus.PENDING,
+        run_after=now,
+        lease_owner=None,
+        lease_expires_at=None,
+        max_attempts=ReportJob.max_attempts + 1,
+        updated_at=now,
+    )
+    if released:
+        await repository.announce_due_job(session)
+    return released
 
 
 async def reap_expired_leases(

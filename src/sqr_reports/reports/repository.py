@@ -45,6 +45,19 @@ async def creations_since(
 
 # -- the queue ----------------------------------------------------------------------------------
 
+#: PostgreSQL channel that wakes idle workers in every process when a job becomes due.
+JOBS_CHANNEL = "sqr_reports_jobs"
+
+
+async def announce_due_job(session: AsyncSession) -> None:
+    """Wake idle workers: in this process after commit, and on PostgreSQL in every process.
+
+    `pg_notify` is transactional: listeners hear it only if and when this transaction commits.
+    """
+    session.info["jobs_enqueued"] = True
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(JOBS_CHANNEL, "")))
+
 
 async def claim_next(
     session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime

@@ -56,7 +56,7 @@ async def create_job(
     """Enqueues an async PDF report generation job for the user; returns 202 at once."""
     body = _parse_body(request.headers.get("Content-Type"), await request.body())
     created = await service.create_job(
-        session, container.clock, container.policy, principal, body, idempotency_key
+        session, container.db_clock, container.policy, principal, body, idempotency_key
     )
     await session.commit()
     response.headers["Location"] = f"{router.prefix}/{created.job.id}"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqr_reports.auth.service import Principal
 from sqr_reports.clock import Clock, isoformat_ms
 from sqr_reports.config import RateLimitSettings
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.reports import repository
@@ -43,7 +44,7 @@ class Created:
 
 async def create_job(
     session: AsyncSession,
-    clock: Clock,
+    clock: SessionClock,
     policy: JobPolicy,
     principal: Principal,
     request: JobCreate,
@@ -61,7 +62,7 @@ async def create_job(
         if replay is not None:
             return Created(job=replay, replayed=True, quota=None)
 
-    now = clock.now()
+    now = await clock.now(session)
     window = timedelta(seconds=policy.rate_limit.window_seconds)
     used, oldest = await repository.creations_since(session, principal.org_id, now - window)
     if used >= policy.rate_limit.creations_per_window:
@@ -93,7 +94,7 @@ async def create_job(
             created_at=now,
         )
         await repository.add(session, key)
-    session.info["jobs_enqueued"] = True
+    await repository.announce_due_job(session)
     quota = quota_after(policy.rate_limit, used + 1, oldest or now, now)
     return Created(job=job, replayed=False, quota=quota)
 

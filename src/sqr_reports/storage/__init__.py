@@ -15,6 +15,9 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def check(self) -> None:
+        """Raise `StorageError` unless the store is reachable (readiness probes)."""
+
     def presign_get(
         self, key: str, *, filename: str, expires_at: datetime, base_url: str
     ) -> str: ...

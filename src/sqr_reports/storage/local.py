@@ -40,6 +40,14 @@ class LocalBlobStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
+    async def check(self) -> None:
+        def writable() -> bool:
+            self._root.mkdir(parents=True, exist_ok=True)
+            return os.access(self._root, os.W_OK)
+
+        if not await asyncio.to_thread(writable):
+            raise StorageError("the report directory is not writable")
+
     # -- signed URLs ----------------------------------------------------------------------------
     def presign_get(self, key: str, *, filename: str, expires_at: datetime, base_url: str) -> str:
         self._path(key)  # validates the key

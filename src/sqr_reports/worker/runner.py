@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.clock import Clock
 from sqr_reports.config import WorkerSettings
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.rendering import RenderCrashed, Renderer, RenderFailed, RenderTimeout
 from sqr_reports.reports import document, queue
@@ -35,6 +36,7 @@ from sqr_reports.worker.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+OUTAGE_BACKOFF_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class Worker:
         sessions: async_sessionmaker[AsyncSession],
         read_sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
+        queue_clock: SessionClock,
         settings: WorkerSettings,
         renderer: Renderer,
         store: BlobStore,
@@ -58,6 +61,7 @@ class Worker:
         self._sessions = sessions
         self._read_sessions = read_sessions
         self._clock = clock
+        self._queue_clock = queue_clock
         self._settings = settings
         self._renderer = renderer
         self._store = store
@@ -65,6 +69,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._outage_delay = 0.0
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -82,9 +87,19 @@ class Worker:
                     task.add_done_callback(self._on_done)
                 await self._wakeup.wait(self._settings.poll_seconds)
         finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._finish_in_flight()
             log.info("worker %s stopped", self.owner)
+
+    async def _finish_in_flight(self) -> None:
+        """Let running jobs finish within the grace period; release the rest to the queue."""
+        if not self._tasks:
+            return
+        grace = self._settings.shutdown_grace_seconds
+        log.info("waiting up to %.0f s for %d job(s) in flight", grace, len(self._tasks))
+        _, unfinished = await asyncio.wait(self._tasks, timeout=grace)
+        for task in unfinished:
+            task.cancel()  # `process` releases its claim on the way out
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping = True
@@ -104,23 +119,30 @@ class Worker:
         self._wakeup.notify()
 
     async def _guarded(self, step: Callable[[], Awaitable[T | None]]) -> T | None:
-        """A database outage must not kill the loop: log, back off, try again later."""
+        """A database outage must not kill the loop: log, back off (exponentially), retry."""
         try:
-            return await step()
-        except Exception:
-            log.exception("worker step failed; retrying after the poll interval")
-            await asyncio.sleep(self._settings.poll_seconds)
+            result = await step()
+        except Exception as exc:
+            self._outage_delay = min(OUTAGE_BACKOFF_MAX, max(0.5, self._outage_delay * 2))
+            log.error("worker step failed (%s); retrying in %.1f s", type(exc), self._outage_delay)
+            await asyncio.sleep(self._outage_delay)
             return None
+        if self._outage_delay:
+            log.info("worker recovered")
+            self._outage_delay = 0.0
+        return result
 
     async def _reap(self) -> None:
         async with self._sessions.begin() as session:
-            reaped = await queue.reap_expired_leases(session, self._settings, self._clock.now())
+            now = await self._queue_clock.now(session)
+            reaped = await queue.reap_expired_leases(session, self._settings, now)
         if reaped:
             log.warning("returned %d job(s) with expired leases to the queue", reaped)
 
     async def _claim(self) -> Claim | None:
         async with self._sessions.begin() as session:
-            return await queue.claim_next(session, self._settings, self.owner, self._clock.now())
+            now = await self._queue_clock.now(session)
+            return await queue.claim_next(session, self._settings, self.owner, now)
 
     # -- one job ----------------------------------------------------------------------------------
     async def _process_logged(self, claim: Claim) -> None:
@@ -134,12 +156,25 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(claim))
         try:
             failure = await self._attempt(claim)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(claim))
+            raise
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         if failure is not None:
             await self._record_failure(claim, failure)
+
+    async def _release(self, claim: Claim) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                now = await self._queue_clock.now(session)
+                await queue.release(session, claim, now)
+        except Exception:
+            log.exception("job %s: could not release; its lease will expire", claim.job_id)
+        else:
+            log.info("job %s: released to the queue", claim.job_id)
 
     async def _attempt(self, claim: Claim) -> _Failure | None:
         try:
@@ -188,14 +223,15 @@ class Worker:
             page_count=rendered.page_count,
         )
         async with self._sessions.begin() as session:
-            completed = await queue.complete(session, claim, artifact, self._clock.now())
+            now = await self._queue_clock.now(session)
+            completed = await queue.complete(session, claim, artifact, now)
         if not completed:
             log.warning("job %s: lease lost before completion; result discarded", claim.job_id)
             await self._store.delete(key)
 
     async def _record_failure(self, claim: Claim, failure: _Failure) -> None:
-        now = self._clock.now()
         async with self._sessions.begin() as session:
+            now = await self._queue_clock.now(session)
             if failure.transient:
                 await queue.retry(
                     session, self._settings, claim, failure.code, failure.message, now
@@ -208,7 +244,8 @@ class Worker:
             await asyncio.sleep(self._settings.heartbeat_seconds)
             try:
                 async with self._sessions.begin() as session:
-                    held = await queue.heartbeat(session, self._settings, claim, self._clock.now())
+                    now = await self._queue_clock.now(session)
+                    held = await queue.heartbeat(session, self._settings, claim, now)
             except Exception:
                 log.exception("job %s: heartbeat failed", claim.job_id)
                 continue

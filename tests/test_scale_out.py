@@ -1,0 +1,280 @@
+"""Several API instances and workers on one database: probes, outages, wake-ups, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from sqr_reports.app import create_app
+from sqr_reports.config import Settings
+from sqr_reports.container import Container, build_container
+from sqr_reports.db.clock import DatabaseClock
+from sqr_reports.rendering import RenderedReport
+from sqr_reports.rendering.typst_renderer import TypstRenderer
+from sqr_reports.reports import queue
+from sqr_reports.reports.models import ReportJob
+from sqr_reports.worker.runner import Worker
+from tests.conftest import POSTGRES_URL, make_settings
+from tests.support import Api, MovableClock, TcpProxy, assert_envelope
+
+postgres_only = pytest.mark.skipif(
+    not POSTGRES_URL, reason="needs SQR_REPORTS_TEST_DATABASE_URL (CI runs it on PostgreSQL)"
+)
+
+
+async def _client(container: Container) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(container=container))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def second_container(
+    settings: Settings, clock: MovableClock, renderer: TypstRenderer, container: Container
+) -> AsyncIterator[Container]:
+    """Another API or worker process: same database and data dir, its own pools and wake-ups."""
+    other = build_container(settings, clock, renderer)
+    yield other
+    await other.engines.dispose()
+
+
+async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:
+    alive = await http.get("/healthz")
+    ready = await http.get("/readyz")
+
+    assert alive.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+
+
+async def test_readyz_is_503_until_the_schema_is_migrated(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    container = build_container(settings)
+    try:
+        async with await _client(container) as http:
+            response = await http.get("/readyz")
+    finally:
+        await container.close()
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "migrate" in response.json()["checks"]["database"]
+
+
+@pytest.fixture
+async def unreachable(tmp_path: Path) -> AsyncIterator[Container]:
+    """A container whose database does not answer (nothing listens on port 1)."""
+    settings = make_settings(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:1/test")
+    container = build_container(settings)
+    yield container
+    await container.close()
+
+
+async def test_database_outage_is_503_with_retry_after_never_202(unreachable: Container) -> None:
+    token = unreachable.codec.issue(
+        client_id="sqr_x", org_id="org", scopes=["write:reports"], now=unreachable.clock.now()
+    )
+    async with await _client(unreachable) as http:
+        create = await http.post(
+            "/v1/document/api",
+            json={"userId": "US1"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        credentials = {"client_id": "a", "client_secret": "b", "grant_type": "client_credentials"}
+        grant = await http.post("/oauth2/token", json=credentials)
+        ready = await http.get("/readyz")
+
+    assert_envelope(create, 503, "SERVICE_UNAVAILABLE")
+    assert create.headers["Retry-After"] == "5"
+    assert grant.status_code == 503
+    assert grant.json()["error"] == "temporarily_unavailable"
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"].startswith("unavailable")
+
+
+async def test_rate_limit_is_exact_across_api_instances(
+    container: Container, second_container: Container, token_a: str, alice: str
+) -> None:
+    async with await _client(container) as one, await _client(second_container) as two:
+        apis = [Api(one), Api(two)]
+        responses = await asyncio.gather(*(apis[i % 2].create(token_a, alice) for i in range(50)))
+
+    assert [r.status_code for r in responses].count(202) == 10
+
+
+async def test_workers_in_two_processes_never_share_a_job(
+    container: Container, second_container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    created = {(await api.create(token_a, alice)).json()["jobId"] for _ in range(10)}
+
+    async def claim(source: Container, owner: str) -> str | None:
+        async with source.sessions.begin() as session:
+            now = await source.db_clock.now(session)
+            found = await queue.claim_next(session, source.settings.worker, owner, now)
+        return found.job_id if found else None
+
+    claims = await asyncio.gather(
+        *(claim((container, second_container)[i % 2], f"w{i}") for i in range(24))
+    )
+
+    won = [job_id for job_id in claims if job_id is not None]
+    assert sorted(won) == sorted(created)
+
+
+class BlockingRenderer:
+    """The render-process boundary, held open until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.finish = asyncio.Event()
+
+    async def render(
+        self, template_version: str, data: Mapping[str, Any], generated_at: datetime
+    ) -> RenderedReport:
+        self.started.set()
+        await self.finish.wait()
+        return RenderedReport(b"%PDF-1.7 test", 1, template_version)
+
+    def template_versions(self) -> list[str]:
+        return ["v1"]
+
+    async def close(self) -> None:
+        return None
+
+
+def _worker(container: Container, renderer: BlockingRenderer, grace: float) -> Worker:
+    container.settings.worker.shutdown_grace_seconds = grace
+    return Worker(
+        container.sessions, container.read_sessions, container.clock, container.db_clock,
+        container.settings.worker, renderer, container.store, container.wakeup,
+    )  # fmt: skip
+
+
+async def _job(container: Container, job_id: str) -> ReportJob:
+    async with container.sessions() as session:
+        job = await session.get(ReportJob, job_id)
+    assert job is not None
+    return job
+
+
+async def test_shutdown_lets_a_job_finish_within_the_grace_period(
+    container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    job_id = (await api.create(token_a, alice)).json()["jobId"]
+    renderer = BlockingRenderer()
+    worker = _worker(container, renderer, grace=30)
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(renderer.started.wait(), 20)
+
+    worker.stop()
+    renderer.finish.set()
+    await asyncio.wait_for(running, 20)
+
+    assert (await _job(container, job_id)).status == "COMPLETE"
+
+
+async def test_shutdown_releases_what_it_cannot_finish_without_spending_an_attempt(
+    container: Container, api: Api, token_a: str, alice: str, worker: Worker
+) -> None:
+    job_id = (await api.create(token_a, alice)).json()["jobId"]
+    renderer = BlockingRenderer()
+    stopping = _worker(container, renderer, grace=0.05)
+    running = asyncio.create_task(stopping.run())
+    await asyncio.wait_for(renderer.started.wait(), 20)
+
+    stopping.stop()
+    await asyncio.wait_for(running, 20)
+
+    job = await _job(container, job_id)
+    assert (job.status, job.lease_owner, job.attempts, job.max_attempts) == ("PENDING", None, 1, 4)
+    assert await worker.drain() == 1  # another worker takes it at once
+    assert (await _job(container, job_id)).status == "COMPLETE"
+
+
+@postgres_only
+async def test_a_job_created_elsewhere_wakes_an_idle_worker_through_listen_notify(
+    container: Container, second_container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    """The worker's poll is an hour: only PostgreSQL's NOTIFY can wake it in time."""
+    second_container.settings.worker.poll_seconds = 3600
+    worker = second_container.new_worker()
+    listener = second_container.new_listener()
+    assert listener is not None
+    listening = asyncio.create_task(listener.run())
+    await asyncio.wait_for(listener.connected.wait(), 10)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.2)  # idle now
+        job_id = (await api.create(token_a, alice)).json()["jobId"]  # through `container`
+        job = await api.wait_terminal(token_a, job_id, seconds=20)
+    finally:
+        worker.stop()
+        await running
+        listening.cancel()
+
+    assert job["status"] == "COMPLETE"
+
+
+@postgres_only
+async def test_leases_follow_the_database_clock_not_a_skewed_worker(
+    container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    job_id = (await api.create(token_a, alice)).json()["jobId"]
+    async with container.sessions.begin() as session:
+        now = await DatabaseClock().now(session)
+        claim = await queue.claim_next(session, container.settings.worker, "live-worker", now)
+    assert claim is not None
+    skewed = MovableClock()
+    skewed.advance(3600)  # this worker's clock is an hour fast
+    reaper = Worker(
+        container.sessions, container.read_sessions, skewed, DatabaseClock(),
+        container.settings.worker, container.renderer, container.store, container.wakeup,
+    )  # fmt: skip
+
+    await reaper.drain()
+
+    job = await _job(container, job_id)
+    assert (job.status, job.lease_owner) == ("PROCESSING", "live-worker")
+
+
+@postgres_only
+async def test_api_and_worker_recover_when_the_database_comes_back(
+    container: Container, token_a: str, alice: str, renderer: TypstRenderer,
+    clock: MovableClock,
+) -> None:  # fmt: skip
+    url = make_url(POSTGRES_URL)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = make_settings(container.settings.data_dir, proxied)
+    settings.worker.poll_seconds = 0.2
+    through_proxy = build_container(settings, clock, renderer)
+    worker = through_proxy.new_worker()
+    running = asyncio.create_task(worker.run())
+    try:
+        async with await _client(through_proxy) as http:
+            api = Api(http)
+            await proxy.cut()
+            down = await api.create(token_a, alice)
+            await proxy.start()
+            up = await api.create(token_a, alice)
+            job = await api.wait_terminal(token_a, up.json()["jobId"], seconds=60)
+    finally:
+        worker.stop()
+        await running
+        await proxy.cut()
+        await through_proxy.engines.dispose()
+
+    assert down.status_code == 503
+    assert up.status_code == 202
+    assert job["status"] == "COMPLETE"
+    async with container.sessions() as session:
+        count = len((await session.execute(select(ReportJob.id))).all())
+    assert count == 1  # the refused request created nothing
