@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
-from tests.support import Api, assert_envelope
+from sqr_reports.container import Container
+from sqr_reports.reports.models import IdempotencyKey
+from sqr_reports.worker.runner import Worker
+from tests.support import Api, ClientCredentials, MovableClock, assert_envelope
 
 
 async def test_same_key_and_body_return_the_same_job(api: Api, token_a: str, alice: str) -> None:
@@ -60,3 +64,33 @@ async def test_malformed_keys_are_400(api: Api, token_a: str, alice: str, key: s
 
     body = assert_envelope(response, 400, "BAD_REQUEST")
     assert body["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_a_key_is_remembered_for_24_hours_then_starts_afresh(
+    api: Api, org_a: ClientCredentials, alice: str, clock: MovableClock
+) -> None:
+    first = (await api.create(await api.token(org_a), alice, key="daily")).json()["jobId"]
+    clock.advance(23 * 3600)
+    within = (await api.create(await api.token(org_a), alice, key="daily")).json()["jobId"]
+    clock.advance(2 * 3600)
+    after = await api.create(await api.token(org_a), alice, key="daily")
+
+    assert within == first
+    assert after.status_code == 202
+    assert after.json()["jobId"] != first
+    assert "Idempotent-Replayed" not in after.headers
+
+
+async def test_workers_purge_expired_keys(
+    api: Api, org_a: ClientCredentials, alice: str, clock: MovableClock, container: Container,
+    worker: Worker,
+) -> None:  # fmt: skip
+    await api.create(await api.token(org_a), alice, key="old")
+    clock.advance(25 * 3600)
+    await api.create(await api.token(org_a), alice, key="new")
+
+    await worker.drain()
+
+    async with container.sessions() as session:
+        keys = (await session.execute(select(IdempotencyKey.key))).scalars().all()
+    assert keys == ["new"]

@@ -70,31 +70,38 @@ class TokenCodec:
                 algorithms=[ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+                options={
+                    "require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"],
+                    # Time claims are checked below against our clock, the one that issued them.
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("Token has expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("Token is invalid") from exc
         return _claims_from(claims, now=now, leeway=self._leeway)
 
 
 def _claims_from(claims: dict[str, object], *, now: datetime, leeway: int) -> TokenClaims:
-    org_id, scope, sub, jti, exp = (
+    org_id, scope, sub, jti = (
         claims.get(ORG_CLAIM),
         claims.get("scope"),
         claims.get("sub"),
         claims.get("jti"),
-        claims.get("exp"),
     )
+    exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
     if not (isinstance(org_id, str) and isinstance(scope, str) and isinstance(sub, str)):
         raise InvalidToken("Token is invalid")
-    if not isinstance(jti, str) or not isinstance(exp, int):
+    if not isinstance(jti, str):
         raise InvalidToken("Token is invalid")
-    # PyJWT checks exp against the system clock; check ours too so tests can move time.
-    if exp + leeway < now.timestamp():
+    if not (isinstance(exp, int) and isinstance(nbf, int) and isinstance(iat, int)):
+        raise InvalidToken("Token is invalid")
+    moment = now.timestamp()
+    if exp + leeway <= moment:
         raise InvalidToken("Token has expired")
+    if nbf - leeway > moment or iat - leeway > moment:
+        raise InvalidToken("Token is not valid yet")
     return TokenClaims(
         client_id=sub, org_id=org_id, scopes=frozenset(scope.split()), jti=jti, expires_at=exp
     )

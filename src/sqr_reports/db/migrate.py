@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -29,9 +30,15 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(run)
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision this code knows (read from the migration files once)."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
 async def is_up_to_date(engine: AsyncEngine) -> bool:
     """True when the database is at the newest revision (used by readiness checks)."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = head_revision()
 
     def current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()

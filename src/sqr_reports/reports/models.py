@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String
@@ -17,6 +17,8 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.FAILED})
+#: How long an Idempotency-Key is remembered (as long as Stripe's): retries come within minutes.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 
 class ReportJob(Base):

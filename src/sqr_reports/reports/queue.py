@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqr_reports.config import WorkerSettings
 from sqr_reports.reports import repository
 from sqr_reports.reports.errors import JobErrorCode
-from sqr_reports.reports.models import JobStatus, ReportJob
+from sqr_reports.reports.models import IDEMPOTENCY_KEY_TTL, JobStatus, ReportJob
 
 _random = secrets.SystemRandom()
 
@@ -126,6 +126,11 @@ async def release(session: AsyncSession, claim: Claim, now: datetime) -> bool:
     if released:
         await repository.announce_due_job(session)
     return released
+
+
+async def purge_expired_idempotency_keys(session: AsyncSession, now: datetime) -> int:
+    """Housekeeping the workers do between jobs: keys past their lifetime are forgotten."""
+    return await repository.purge_idempotency_keys(session, now - IDEMPOTENCY_KEY_TTL)
 
 
 async def reap_expired_leases(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,20 @@ from sqr_reports.reports.models import IdempotencyKey, JobStatus, ReportJob
 async def add(session: AsyncSession, *rows: ReportJob | IdempotencyKey) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+async def delete(session: AsyncSession, row: IdempotencyKey) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+async def purge_idempotency_keys(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(
+        sa_delete(IdempotencyKey)
+        .where(IdempotencyKey.created_at < older_than)
+        .returning(IdempotencyKey.key)
+    )
+    return len(result.all())
 
 
 async def get_for_org(session: AsyncSession, org_id: str, job_id: str) -> ReportJob | None:

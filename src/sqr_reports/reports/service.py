@@ -17,7 +17,12 @@ from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.reports import repository
-from sqr_reports.reports.models import IdempotencyKey, JobStatus, ReportJob
+from sqr_reports.reports.models import (
+    IDEMPOTENCY_KEY_TTL,
+    IdempotencyKey,
+    JobStatus,
+    ReportJob,
+)
 from sqr_reports.reports.ratelimit import Quota, quota_after
 from sqr_reports.reports.schemas import DownloadUrl, JobCreate
 from sqr_reports.storage import BlobStore
@@ -57,12 +62,12 @@ async def create_job(
         )
     await orgs.get_for_update(session, principal.org_id)  # serialise this org's creations
     fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    now = await clock.now(session)
     if idempotency_key is not None:
-        replay = await _replay(session, principal.org_id, idempotency_key, fingerprint)
+        replay = await _replay(session, principal.org_id, idempotency_key, fingerprint, now)
         if replay is not None:
             return Created(job=replay, replayed=True, quota=None)
 
-    now = await clock.now(session)
     window = timedelta(seconds=policy.rate_limit.window_seconds)
     used, oldest = await repository.creations_since(session, principal.org_id, now - window)
     if used >= policy.rate_limit.creations_per_window:
@@ -100,10 +105,13 @@ async def create_job(
 
 
 async def _replay(
-    session: AsyncSession, org_id: str, key: str, fingerprint: str
+    session: AsyncSession, org_id: str, key: str, fingerprint: str, now: datetime
 ) -> ReportJob | None:
     stored = await repository.get_idempotency_key(session, org_id, key)
     if stored is None:
+        return None
+    if stored.created_at < now - IDEMPOTENCY_KEY_TTL:
+        await repository.delete(session, stored)  # expired: the key starts afresh
         return None
     if stored.request_sha256 != fingerprint:
         raise Unprocessable("This Idempotency-Key was already used with a different request body")

@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +38,7 @@ from sqr_reports.worker.wakeup import Wakeup
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 OUTAGE_BACKOFF_MAX = 30.0
+PURGE_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._outage_delay = 0.0
+        self._last_purge: datetime | None = None
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -133,9 +136,13 @@ class Worker:
         return result
 
     async def _reap(self) -> None:
+        """Housekeeping between claims: expired leases, and (once a minute) old idempotency keys."""
         async with self._sessions.begin() as session:
             now = await self._queue_clock.now(session)
             reaped = await queue.reap_expired_leases(session, self._settings, now)
+            if self._last_purge is None or now - self._last_purge > PURGE_EVERY:
+                await queue.purge_expired_idempotency_keys(session, now)
+                self._last_purge = now
         if reaped:
             log.warning("returned %d job(s) with expired leases to the queue", reaped)
 
