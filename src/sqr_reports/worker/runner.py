@@ -48,6 +48,31 @@ class _Failure:
     transient: bool
 
 
+#: What each failure means for the job: its code, the client's message (None: the exception's
+#: own, which is written for clients), whether a retry may help, and whether it is worth a
+#: traceback in the log (the user's own data failing is not).
+_OUTCOMES: tuple[tuple[type[Exception], JobErrorCode, str | None, bool, bool], ...] = (
+    (UserNotFound, JobErrorCode.USER_NOT_FOUND, None, False, False),
+    (UserNotConnected, JobErrorCode.USER_NOT_CONNECTED, None, False, False),
+    (RenderTimeout, JobErrorCode.RENDER_TIMEOUT, "The report took too long to render", False,
+     False),
+    (RenderFailed, JobErrorCode.RENDER_FAILED, "The report could not be rendered", False, True),
+    (RenderCrashed, JobErrorCode.RENDER_FAILED, "The report renderer stopped unexpectedly", True,
+     True),
+    (StorageError, JobErrorCode.STORAGE_FAILED, "The report could not be stored", True, True),
+    (Exception, JobErrorCode.INTERNAL_ERROR, "The report could not be generated", True, True),
+)  # fmt: skip
+
+
+def _failure_for(claim: Claim, exc: Exception) -> _Failure:
+    for kind, code, message, transient, worth_a_traceback in _OUTCOMES:
+        if isinstance(exc, kind):
+            if worth_a_traceback:
+                log.error("job %s: %s", claim.job_id, code.value, exc_info=exc)
+            return _Failure(code, message or str(exc), transient)
+    raise AssertionError("unreachable: Exception matches every exception")
+
+
 class Worker:
     def __init__(
         self,
@@ -186,29 +211,8 @@ class Worker:
     async def _attempt(self, claim: Claim) -> _Failure | None:
         try:
             await self._render_and_store(claim)
-        except UserNotFound as exc:
-            return _Failure(JobErrorCode.USER_NOT_FOUND, str(exc), transient=False)
-        except UserNotConnected as exc:
-            return _Failure(JobErrorCode.USER_NOT_CONNECTED, str(exc), transient=False)
-        except RenderTimeout:
-            message = "The report took too long to render"
-            return _Failure(JobErrorCode.RENDER_TIMEOUT, message, transient=False)
-        except RenderFailed:
-            log.exception("job %s: template failed to render", claim.job_id)
-            message = "The report could not be rendered"
-            return _Failure(JobErrorCode.RENDER_FAILED, message, transient=False)
-        except RenderCrashed:
-            log.exception("job %s: render process crashed", claim.job_id)
-            message = "The report renderer stopped unexpectedly"
-            return _Failure(JobErrorCode.RENDER_FAILED, message, transient=True)
-        except StorageError:
-            log.exception("job %s: storage failed", claim.job_id)
-            message = "The report could not be stored"
-            return _Failure(JobErrorCode.STORAGE_FAILED, message, transient=True)
-        except Exception:
-            log.exception("job %s: unexpected error", claim.job_id)
-            message = "The report could not be generated"
-            return _Failure(JobErrorCode.INTERNAL_ERROR, message, transient=True)
+        except Exception as exc:
+            return _failure_for(claim, exc)
         return None
 
     async def _render_and_store(self, claim: Claim) -> None:
