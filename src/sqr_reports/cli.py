@@ -20,6 +20,7 @@ from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.demo import DemoCredentials, seed, walkthrough
 from sqr_reports.errors import AppError
+from sqr_reports.logs import uvicorn_log_config
 from sqr_reports.orgs.service import create_org
 from sqr_reports.users.service import import_users
 from sqr_reports.worker.process import run_worker
@@ -132,7 +133,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         create_app(settings),
         host=args.host,
         port=args.port,
-        log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level),
         timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
     )
     return 0
@@ -149,7 +150,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level),
         timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
     )
     return 0

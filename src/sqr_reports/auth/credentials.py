@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class SecretHasher:
-    """Argon2id hashing with a dummy hash, so an unknown client costs as much as a wrong secret."""
+    """Argon2id hashing with a dummy hash, so an unknown client costs as much as a wrong secret.
 
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int):
+    The async methods run on a small pool of their own: each verification holds `memory_kib` of
+    RAM and a core for ~0.1 s, so a flood of token requests queues here instead of taking every
+    thread of the shared pool (which renders and storage calls also use) or all the memory.
+    """
+
+    def __init__(
+        self, *, time_cost: int, memory_kib: int, parallelism: int, concurrent: int | None = None
+    ):
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrent or os.cpu_count() or 1, thread_name_prefix="argon2"
+        )
+
+    async def hash_async(self, secret: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.hash, secret)
+
+    async def verify_async(self, stored_hash: str | None, secret: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.verify, stored_hash, secret)
 
     def hash(self, secret: str) -> str:
         return self._hasher.hash(secret)
