@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.auth.service import Principal, authorize
@@ -13,7 +14,7 @@ from sqr_reports.container import Container
 from sqr_reports.errors import Unauthenticated
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -44,7 +45,15 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
-def bearer_token(request: Request) -> str:
+#: Declares the scheme in OpenAPI ("bearer", JWT); the header itself is parsed below, so that a
+#: missing token and a malformed one get the distinct RFC 6750 answers.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT")
+
+
+async def bearer_token(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
@@ -58,10 +67,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks `scope` against the database."""
 
     async def dependency(
-        request: Request, session: SessionDep, container: ContainerDep
+        token: Annotated[str, Depends(bearer_token)], session: SessionDep, container: ContainerDep
     ) -> Principal:
-        return await authorize(
-            session, container.codec, container.clock, bearer_token(request), scope
-        )
+        return await authorize(session, container.codec, container.clock, token, scope)
 
     return dependency

@@ -17,6 +17,7 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqr_reports.clock import isoformat_ms
@@ -55,6 +56,29 @@ def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -
         "method": request.method,
         **extra,
     }
+
+
+class FieldErrorView(BaseModel):
+    field: str
+    code: str
+    hint: str
+
+
+class ErrorEnvelope(BaseModel):
+    """SQR's error envelope (OpenAPI documentation of what every error looks like)."""
+
+    code: int = Field(examples=[404])
+    error: str = Field(examples=["NOT_FOUND"])
+    message: str = Field(examples=["Report job not found"])
+    timestamp: str = Field(examples=["2025-07-11T06:51:25.202Z"])
+    path: str = Field(examples=["/v1/document/api/3fa85f64-5717-4562-b3fc-2c963f66afa6"])
+    method: str = Field(examples=["GET"])
+    errors: list[FieldErrorView] | None = Field(default=None, description="Validation failures")
+
+
+def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for errors, each with the envelope's schema."""
+    return {code: {"description": text, "model": ErrorEnvelope} for code, text in described.items()}
 
 
 def _public_path(path: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import ValidationError
@@ -11,7 +11,7 @@ from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
 from sqr_reports.dependencies import ContainerDep, SessionDep, require_scope
 from sqr_reports.errors import UnsupportedMediaType, ValidationFailed
-from sqr_reports.http_errors import field_errors
+from sqr_reports.http_errors import error_responses, field_errors
 from sqr_reports.reports import service
 from sqr_reports.reports.schemas import DownloadUrl, JobAccepted, JobCreate, JobView
 
@@ -20,14 +20,12 @@ router = APIRouter(prefix="/v1/document/api", tags=["PDF Report (API Client)"])
 Writer = Annotated[Principal, Depends(require_scope(scopes.WRITE_REPORTS))]
 Reader = Annotated[Principal, Depends(require_scope(scopes.READ_REPORTS))]
 Downloader = Annotated[Principal, Depends(require_scope(scopes.DOWNLOAD_REPORTS))]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text}
-    for code, text in {
-        400: "Invalid request body",
-        401: "Missing, invalid or expired token",
-        403: "Missing scope, or the org is not active",
-        404: "No such job for this org",
-    }.items()
+_ERRORS = {
+    400: "Invalid request body or header",
+    401: "Missing, invalid or expired token",
+    403: "Missing scope, or the org is not active",
+    404: "No such job for this org",
+    503: "The database is unavailable; retry after Retry-After",
 }
 
 
@@ -41,10 +39,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
             "content": {"application/json": {"schema": JobCreate.model_json_schema()}},
         }
     },
-    responses={**_ERRORS, 415: {"description": "Body is not JSON"},
-               422: {"description": "Idempotency-Key reused with another body"},
-               429: {"description": "More than 10 creations in 600 s for this org"}},
-)  # fmt: skip
+    responses=error_responses(
+        _ERRORS
+        | {
+            415: "Body is not JSON",
+            422: "Idempotency-Key reused with another body",
+            429: "More than 10 creations in 600 s for this org; see Retry-After",
+        }
+    ),
+)
 async def create_job(
     request: Request,
     response: Response,
@@ -67,7 +70,7 @@ async def create_job(
     return JobAccepted.of(created.job)
 
 
-@router.get("/{job_id}", summary="Get report job status", responses=_ERRORS)
+@router.get("/{job_id}", summary="Get report job status", responses=error_responses(_ERRORS))
 async def get_job(
     job_id: str, response: Response, principal: Reader, session: SessionDep,
     container: ContainerDep,
@@ -84,7 +87,7 @@ async def get_job(
 @router.get(
     "/{job_id}/url",
     summary="Get a signed download URL for a completed PDF report",
-    responses={**_ERRORS, 422: {"description": "The job is not COMPLETE"}},
+    responses=error_responses(_ERRORS | {422: "The job is not COMPLETE"}),
 )
 async def get_download_url(
     job_id: str,

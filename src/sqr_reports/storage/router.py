@@ -9,12 +9,21 @@ from fastapi.responses import FileResponse
 
 from sqr_reports.dependencies import ContainerDep
 from sqr_reports.errors import Forbidden, NotFound
+from sqr_reports.http_errors import error_responses
 from sqr_reports.storage.local import DOWNLOAD_PATH, LocalBlobStore
 
 router = APIRouter(tags=["Downloads"])
 
 
-@router.get(DOWNLOAD_PATH + "{key:path}", summary="Download a report via a signed URL")
+@router.get(
+    DOWNLOAD_PATH + "{key:path}",
+    summary="Download a report via a signed URL",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The report, as an attachment"},
+        **error_responses({403: "The URL was altered or has expired"}),
+    },
+)
 async def download(
     key: str,
     container: ContainerDep,
