@@ -13,8 +13,8 @@ test: $(STAMP)  ## Run the test suite (SQLite; set SQR_REPORTS_TEST_DATABASE_URL
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -24,8 +24,12 @@ check: lint typecheck test
 test-postgres: $(STAMP)
 	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP)  ## Benchmarks: the embedded service end to end, and rendering (Typst vs WeasyPrint).
 	$(BIN)/python bench/embedded_flow.py
+	$(BIN)/python bench/render.py
+
+gallery: $(STAMP)  ## Regenerate docs/gallery: PNG previews of the report for every demo outcome.
+	$(BIN)/python scripts/gallery.py
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required" if sys.version_info < (3, 11) else 0)'

@@ -84,7 +84,12 @@ def test_the_newest_monitoring_event_of_a_kind_is_current() -> None:
     data = _build(subject)
 
     assert data["screening"]["current"] == [
-        {"kind": "SANCTION", "status": "CLEAR", "recorded_at": "2026-11-28T12:00:00.000Z"}
+        {
+            "kind": "SANCTION",
+            "status": "CLEAR",
+            "hit": False,
+            "recorded_at": "2026-11-28T12:00:00.000Z",
+        }
     ]
     assert len(data["screening"]["history"]) == 2
 
@@ -148,3 +153,21 @@ async def test_same_input_and_version_give_identical_bytes(renderer: TypstRender
     second, _ = await _render(renderer, data)
 
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("first", "middle", "last", "full"),
+    [
+        ("Ada", None, "Lovelace", "Ada Lovelace"),
+        ("Amelia", "Jane", "Clarke", "Amelia Jane Clarke"),
+        ("小明", None, "王", "王小明"),
+        ("Анастасия", "Ελένη", "Смирнова", "Анастасия Ελένη Смирнова"),
+        (None, None, None, None),
+    ],
+)
+def test_full_name_follows_the_scripts_own_order(
+    first: str | None, middle: str | None, last: str | None, full: str | None
+) -> None:
+    data = _build(_subject(first_name=first, middle_name=middle, last_name=last))
+
+    assert data["subject"]["full_name"] == full

@@ -61,7 +61,7 @@ async def test_complete_flow_downloads_a_pdf_of_the_users_report(
     assert job["status"] == "COMPLETE"
     assert "Retry-After" not in status.headers
     assert job["errorCode"] is None
-    assert job["templateVersion"] == "v1"
+    assert job["templateVersion"] == "v2"
     assert ISO_MS.match(job["startedAt"])
     assert ISO_MS.match(job["completedAt"])
 

@@ -143,7 +143,7 @@ class BlockingRenderer:
         return RenderedReport(b"%PDF-1.7 test", 1, template_version)
 
     def template_versions(self) -> list[str]:
-        return ["v1"]
+        return ["v1", "v2"]
 
     async def close(self) -> None:
         return None

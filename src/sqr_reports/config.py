@@ -73,7 +73,7 @@ class RenderSettings(BaseModel):
     memory_limit_mib: int = Field(default=2048, ge=0)
     #: A render process is replaced after this many renders.
     max_renders_per_process: int = Field(default=200, ge=1)
-    template_version: str = "v1"
+    template_version: str = "v2"
 
 
 class RateLimitSettings(BaseModel):

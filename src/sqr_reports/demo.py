@@ -107,6 +107,13 @@ USERS: list[tuple[str, dict[str, Any]]] = [
         "created_at": "2025-06-11T07:20:00Z", **_VERIFIED,
         "connections": _connected("2025-06-12T09:00:00Z"), "monitoring": _clear(),
     }),
+    ("Chinese name: clean pass", {
+        "id": "US6Z3H4O5N6G7W8X", "first_name": "小明", "last_name": "王",
+        "email": "xiaoming.wang@example.cn", "dob": "1992-06-18", "address1": "南京东路 100 号",
+        "city": "上海", "postcode": "200001", "country": "CN",
+        "created_at": "2025-07-07T02:00:00Z", **_VERIFIED,
+        "connections": _connected("2025-07-08T03:00:00Z"), "monitoring": _clear(),
+    }),
     ("Arabic name, minor with a guardian: clean pass", {
         "id": "US8A1R2B3I4C5N6M", "first_name": "ليلى", "last_name": "حداد",
         "email": "layla.haddad@example.ae", "dob": "2009-05-14", "city": "Dubai",

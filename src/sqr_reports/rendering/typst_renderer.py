@@ -3,7 +3,8 @@
 `concurrent.futures.ProcessPoolExecutor` cannot kill one task that runs too long, so each slot
 owns one process and a pipe: a render that overruns its limit gets its process killed (and the
 job fails with RENDER_TIMEOUT); a process is also replaced after a number of renders, so a
-slow leak in the renderer never grows without bound.
+slow leak in the renderer never grows without bound. A killed or recycled process is replaced
+at once, so the next job does not pay the start-up on its own clock.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import shutil
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
+from pathlib import Path
 from typing import Any
 
 from sqr_reports.rendering import (
@@ -26,46 +30,75 @@ from sqr_reports.rendering import (
 )
 
 _spawn = multiprocessing.get_context("spawn")
+#: How long a new render process may take to load Typst and the fonts (about a second).
+STARTUP_SECONDS = 60.0
 
 
 class _Slot:
     """One render process. Used by one render at a time (from a worker thread)."""
 
-    def __init__(self, memory_limit_mib: int, max_renders: int):
-        self._memory_limit_mib = memory_limit_mib
+    def __init__(self, memory_limit_mib: int, max_renders: int, templates_dir: Path, empty: Path):
+        self._child_args = (memory_limit_mib, str(templates_dir), str(empty))
         self._max_renders = max_renders
         self._process: SpawnProcess | None = None
         self._connection: Connection | None = None
         self._renders = 0
+        self._ready = False
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the live render process, if any."""
+        return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         parent, child = _spawn.Pipe()
         process = _spawn.Process(
             target=typst_process.serve,
-            args=(child, self._memory_limit_mib),
+            args=(child, *self._child_args),
             name="sqr-reports-render",
             daemon=True,
         )
         process.start()
         child.close()
-        self._process, self._connection, self._renders = process, parent, 0
+        self._process, self._connection, self._renders, self._ready = process, parent, 0, False
+
+    def wait_ready(self) -> None:
+        """Wait for the process to say it is limited, isolated and loaded.
+
+        Start-up is not charged to a render's time limit: only the render itself is.
+        """
+        if self._ready:
+            return
+        assert self._connection is not None
+        try:
+            if not self._connection.poll(STARTUP_SECONDS):
+                raise RenderCrashed(f"the render process did not start in {STARTUP_SECONDS:g} s")
+            if self._connection.recv() != typst_process.READY:
+                raise RenderCrashed("the render process sent an unexpected greeting")
+        except (EOFError, OSError, RenderCrashed) as exc:
+            self.stop()  # restarted on next use: a process that cannot start must not spin
+            if isinstance(exc, RenderCrashed):
+                raise
+            raise RenderCrashed("the render process died while starting") from exc
+        self._ready = True
 
     def render(self, request: tuple[str, str, float], timeout: float) -> tuple[str, Any, int]:
         if self._process is None or not self._process.is_alive():
             self.start()
         assert self._connection is not None
         try:
+            self.wait_ready()
             self._connection.send(request)
             if not self._connection.poll(timeout):
-                self.stop()
+                self._replace()
                 raise RenderTimeout(f"render exceeded {timeout:g} s")
             result: tuple[str, Any, int] = self._connection.recv()
         except (EOFError, OSError) as exc:
-            self.stop()
+            self.stop()  # started again by the next render, not in a loop here
             raise RenderCrashed("the render process died") from exc
         self._renders += 1
         if self._renders >= self._max_renders:
-            self.stop()
+            self._replace()
         return result
 
     def stop(self) -> None:
@@ -76,6 +109,10 @@ class _Slot:
             self._process.join(timeout=5)
         self._process = self._connection = None
 
+    def _replace(self) -> None:
+        self.stop()
+        self.start()
+
 
 class TypstRenderer:
     def __init__(
@@ -85,21 +122,30 @@ class TypstRenderer:
         timeout_seconds: float,
         memory_limit_mib: int,
         max_renders_per_process: int,
+        templates_dir: Path = typst_process.TEMPLATES_DIR,
     ):
         self._timeout = timeout_seconds
-        self._slots = [_Slot(memory_limit_mib, max_renders_per_process) for _ in range(processes)]
+        self._templates_dir = templates_dir
+        # Stands in for Typst's package folders in every child: nothing to import from.
+        self._empty = Path(tempfile.mkdtemp(prefix="sqr-render-no-packages-"))
+        self._slots = [
+            _Slot(memory_limit_mib, max_renders_per_process, templates_dir, self._empty)
+            for _ in range(processes)
+        ]
         self._idle: asyncio.Queue[_Slot] | None = None
 
     def template_versions(self) -> list[str]:
         return sorted(
-            path.name
-            for path in typst_process.TEMPLATES_DIR.iterdir()
-            if (path / "report.typ").is_file()
+            path.name for path in self._templates_dir.iterdir() if (path / "report.typ").is_file()
         )
+
+    def process_ids(self) -> list[int]:
+        """The ids of the live render processes (for monitoring, tests and the benchmark)."""
+        return [pid for slot in self._slots if (pid := slot.pid) is not None]
 
     async def start(self) -> None:
         """Start the processes ahead of the first job (a cold start costs about a second)."""
-        await asyncio.gather(*(asyncio.to_thread(slot.start) for slot in self._slots))
+        await asyncio.gather(*(asyncio.to_thread(self._start, slot) for slot in self._slots))
 
     async def render(
         self, template_version: str, data: Mapping[str, Any], generated_at: datetime
@@ -117,8 +163,14 @@ class TypstRenderer:
             raise RenderFailed(payload)
         return RenderedReport(pdf=payload, page_count=pages, template_version=template_version)
 
+    @staticmethod
+    def _start(slot: _Slot) -> None:
+        slot.start()
+        slot.wait_ready()
+
     async def close(self) -> None:
         await asyncio.gather(*(asyncio.to_thread(slot.stop) for slot in self._slots))
+        shutil.rmtree(self._empty, ignore_errors=True)
 
     def _idle_slots(self) -> asyncio.Queue[_Slot]:
         if self._idle is None:  # created lazily: it must belong to the running loop

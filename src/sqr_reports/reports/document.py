@@ -1,12 +1,18 @@
 """The report's content: what a subject's data means, as data for the template.
 
 The verdict logic lives here, in Python, so it is tested as code; templates only lay it out.
+One data shape serves every template version: a version ignores the keys it does not know (v1
+predates the check `id`, the screening `hit` flags and `score_refer_floor`).
+
+Data minimisation: SQR's user-status data carries no identity-document number, image, selfie or
+biometric template, so none can reach a report; the report shows check results only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -23,9 +29,12 @@ LIVENESS_THRESHOLD = 80.0
 FACE_MATCH_THRESHOLD = 80.0
 REFER_FLOOR = 50.0  # a score between this and the threshold is referred, below it fails
 MAX_TEXT = 500
+#: The members of the report data that `meta.input_sha256` covers (everything about the subject).
+DIGEST_KEYS = ("subject", "verification", "screening", "connection", "guardian")
 
 _PASSING = {"PASS", "PASSED", "VALID", "VALIDATED", "APPROVED", "MATCH", "MATCHED", "CLEAR", "OK"}
 _FAILING = {"FAIL", "FAILED", "INVALID", "REJECTED", "NO_MATCH", "NOMATCH", "DECLINED"}
+_CJK_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af·・]+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _HITS = {"HIT", "MATCH", "POSITIVE", "CONFIRMED", "POTENTIAL_MATCH"}
 
@@ -37,10 +46,7 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
     body: dict[str, Any] = {
         "subject": {
             "id": user.id,
-            "full_name": _text(
-                " ".join(p for p in (user.first_name, user.middle_name, user.last_name) if p)
-                or None
-            ),
+            "full_name": _text(_full_name(user.first_name, user.middle_name, user.last_name)),
             "first_name": _text(user.first_name),
             "middle_name": _text(user.middle_name),
             "last_name": _text(user.last_name),
@@ -62,10 +68,11 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
             "high_level_result": _text(user.high_level_result),
             "gbg_high_level_result": _text(user.gbg_high_level_result),
             "id3_match_status": _text(user.id3_match_status),
-            "selfie_liveness_score": user.selfie_liveness_score,
+            "selfie_liveness_score": _score(user.selfie_liveness_score),
             "liveness_threshold": LIVENESS_THRESHOLD,
-            "fmc_score": user.fmc_score,
+            "fmc_score": _score(user.fmc_score),
             "face_match_threshold": FACE_MATCH_THRESHOLD,
+            "score_refer_floor": REFER_FLOOR,
             "override_status": _text(user.override_status),
             "override_notes": _text(user.override_notes),
         },
@@ -75,6 +82,7 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
                 {
                     "kind": e.kind,
                     "status": _text(e.status),
+                    "hit": _is_hit(e),
                     "recorded_at": _timestamp(e.recorded_at),
                 }
                 for e in current
@@ -83,6 +91,7 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
                 {
                     "kind": e.kind,
                     "status": _text(e.status),
+                    "hit": _is_hit(e),
                     "recorded_at": _timestamp(e.recorded_at),
                     "detail": _text(e.detail),
                 }
@@ -101,6 +110,7 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
             else None
         ),
     }
+    assert tuple(body) == DIGEST_KEYS
     checks = _checks(body, current)
     return {
         "meta": {
@@ -128,14 +138,16 @@ def _checks(body: dict[str, Any], current: Sequence[MonitoringEvent]) -> list[di
     pep_sanctions = _screening_result(verification, body["screening"], flags)
     adverse = flags.get("ADVERSE_MEDIA")
     return [
-        _check("Identity document", _status_result(verification["document_overall_validation"]),
+        _check("document", "Identity document",
+               _status_result(verification["document_overall_validation"]),
                verification["document_overall_validation"], "Document validation"),
-        _score_check("Selfie liveness", verification["selfie_liveness_score"], LIVENESS_THRESHOLD),
-        _score_check("Face match", verification["fmc_score"], FACE_MATCH_THRESHOLD),
-        _check("Database checks", _status_result(verification["id3_match_status"]),
+        _score_check("liveness", "Selfie liveness", verification["selfie_liveness_score"],
+                     LIVENESS_THRESHOLD),
+        _score_check("face_match", "Face match", verification["fmc_score"], FACE_MATCH_THRESHOLD),
+        _check("database", "Database checks", _status_result(verification["id3_match_status"]),
                verification["id3_match_status"], "Database match"),
         pep_sanctions,
-        _check("Adverse media",
+        _check("adverse_media", "Adverse media",
                NOT_RUN if adverse is None else REFER if adverse in _HITS else PASS,
                adverse, "Ongoing monitoring"),
     ]  # fmt: skip
@@ -145,25 +157,33 @@ def _screening_result(
     verification: dict[str, Any], screening: dict[str, Any], flags: dict[str, str]
 ) -> dict[str, str]:
     id3 = _norm(screening["id3_pep_sanction_result"])
+    check = ("pep_sanctions", "PEP & sanctions")
     if flags.get("SANCTION") in _HITS:
-        return _check("PEP & sanctions", FAIL, "SANCTION HIT", "Sanctions list match")
+        return _check(*check, FAIL, "SANCTION HIT", "Sanctions list match")
     if flags.get("PEP") in _HITS or id3 in _HITS:
-        return _check("PEP & sanctions", REFER, "PEP HIT", "Politically exposed person match")
+        return _check(*check, REFER, "PEP HIT", "Politically exposed person match")
     if id3 is None and not flags:
-        return _check("PEP & sanctions", NOT_RUN, None, "Screening")
-    return _check("PEP & sanctions", PASS, "CLEAR", "No PEP or sanctions match")
+        return _check(*check, NOT_RUN, None, "Screening")
+    return _check(*check, PASS, "CLEAR", "No PEP or sanctions match")
 
 
-def _check(name: str, result: str, value: str | None, label: str) -> dict[str, str]:
+def _check(id_: str, name: str, result: str, value: str | None, label: str) -> dict[str, str]:
+    """One check; `id` names it for templates (which section explains it), `name` for people."""
     detail = f"{label}: {value}" if value else f"{label}: no result recorded"
-    return {"name": name, "result": result, "detail": detail}
+    return {"id": id_, "name": name, "result": result, "detail": _text(detail) or ""}
 
 
-def _score_check(name: str, score: float | None, threshold: float) -> dict[str, str]:
+def _score_check(id_: str, name: str, score: float | None, threshold: float) -> dict[str, str]:
     if score is None:
-        return {"name": name, "result": NOT_RUN, "detail": "No score recorded"}
+        return {"id": id_, "name": name, "result": NOT_RUN, "detail": "No score recorded"}
     result = PASS if score >= threshold else REFER if score >= REFER_FLOOR else FAIL
-    return {"name": name, "result": result, "detail": f"Score {score:g} (threshold {threshold:g})"}
+    detail = f"Score {score:g} (threshold {threshold:g})"
+    return {"id": id_, "name": name, "result": result, "detail": detail}
+
+
+def _is_hit(event: MonitoringEvent) -> bool:
+    """Whether a screening result is a match: decided here, so templates never guess from words."""
+    return _norm(event.status) in _HITS
 
 
 def _status_result(value: str | None) -> str:
@@ -193,6 +213,14 @@ def _current_flags(history: Sequence[MonitoringEvent]) -> list[MonitoringEvent]:
     return [latest[kind] for kind in MONITORING_KINDS if kind in latest]
 
 
+def _full_name(first: str | None, middle: str | None, last: str | None) -> str | None:
+    """Given names first, with spaces; a name written in CJK characters family name first, unspaced
+    (王 + 小明 is 王小明), as it is written in Chinese, Japanese and Korean."""
+    if all(part is None or _CJK_NAME.fullmatch(part) for part in (first, middle, last)):
+        return "".join(part for part in (last, first, middle) if part) or None
+    return " ".join(part for part in (first, middle, last) if part) or None
+
+
 def _norm(value: str | None) -> str | None:
     return value.strip().upper().replace(" ", "_").replace("-", "_") if value else None
 
@@ -208,6 +236,11 @@ def _text(value: str | None) -> str | None:
     if len(value) <= MAX_TEXT:
         return value
     return value[:MAX_TEXT] + " … [truncated]"
+
+
+def _score(value: float | None) -> float | None:
+    """NaN and infinities are no score (JSON cannot carry them, and no threshold can judge them)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _date(value: date | None) -> str | None:
