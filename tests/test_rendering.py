@@ -421,3 +421,24 @@ except OSError as exc:
 def _namespaces_allowed() -> bool:
     probe = "import ctypes,sys; sys.exit(ctypes.CDLL(None).unshare(0x10000000 | 0x40000000))"
     return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+async def test_an_answer_to_another_request_is_never_taken_for_this_one() -> None:
+    """If the pipe ever gets out of step, the render fails (and is retried); no PDF is swapped."""
+    pool = TypstRenderer(
+        processes=1, timeout_seconds=20, memory_limit_mib=0, max_renders_per_process=100
+    )
+    try:
+        await pool.start()
+        [slot] = pool._slots
+        assert slot._connection is not None
+        stray = ("someone-else", "v2", json.dumps(_data("v2")), GENERATED.timestamp())
+        slot._connection.send(stray)  # an earlier request whose answer was never read
+
+        with pytest.raises(RenderCrashed, match="another request"):
+            await pool.render("v2", _data("v2"), GENERATED)
+        rendered = await pool.render("v2", _data("v2"), GENERATED)  # a fresh process
+    finally:
+        await pool.close()
+
+    assert rendered.pdf.startswith(b"%PDF-")

@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from sqr_reports.app import create_app
 from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.clock import DatabaseClock
+from sqr_reports.db.migrate import migration_scripts
 from sqr_reports.rendering import RenderedReport
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import queue
@@ -278,3 +279,19 @@ async def test_api_and_worker_recover_when_the_database_comes_back(
     async with container.sessions() as session:
         count = len((await session.execute(select(ReportJob.id))).all())
     assert count == 1  # the refused request created nothing
+
+
+async def test_readyz_stays_ready_when_the_schema_is_ahead_of_this_code(
+    container: Container, http: httpx.AsyncClient
+) -> None:
+    """During a rollout `migrate` runs first; the old release must stay in service."""
+    async with container.sessions.begin() as session:
+        await session.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed9999'"))
+    try:
+        ready = await http.get("/readyz")
+    finally:
+        async with container.sessions.begin() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = :head"),
+                                  {"head": migration_scripts().get_current_head()})  # fmt: skip
+
+    assert ready.status_code == 200

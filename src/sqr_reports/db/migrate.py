@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,20 +32,31 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 @functools.cache
-def head_revision() -> str | None:
-    """The newest revision this code knows (read from the migration files once)."""
-    return ScriptDirectory.from_config(_config()).get_current_head()
+def migration_scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
 
 
-async def is_up_to_date(engine: AsyncEngine) -> bool:
-    """True when the database is at the newest revision (used by readiness checks)."""
-    head = head_revision()
+async def schema_behind(engine: AsyncEngine) -> bool:
+    """True when the database lacks migrations this code needs (readiness checks).
+
+    A database *ahead* of this code (a revision it does not know) is fine: during a rollout
+    `migrate` runs first, and the still-running old processes must stay ready. Migrations are
+    written expand-then-contract so that the previous release works on the new schema.
+    """
 
     def current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as connection:
-        return await connection.run_sync(current) == head
+        revision = await connection.run_sync(current)
+    scripts = migration_scripts()
+    if revision == scripts.get_current_head():
+        return False
+    try:
+        known = scripts.get_revision(revision) is not None if revision else False
+    except CommandError:
+        known = False
+    return revision is None or known  # an older revision we know: behind; unknown: newer
 
 
 def autogenerate(connection: Connection, message: str) -> None:

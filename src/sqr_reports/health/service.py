@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sqr_reports.db.migrate import is_up_to_date
+from sqr_reports.db.migrate import schema_behind
 from sqr_reports.storage import BlobStore
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -17,8 +17,8 @@ CHECK_TIMEOUT_SECONDS = 3.0
 async def check_database(engine: AsyncEngine) -> str:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-    if not await is_up_to_date(engine):
-        return "schema is not at the newest migration: run `sqr-reports migrate`"
+    if await schema_behind(engine):
+        return "schema is behind this release: run `sqr-reports migrate`"
     return "ok"
 
 

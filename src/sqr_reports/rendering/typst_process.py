@@ -27,7 +27,10 @@ DEFAULT_PDF_STANDARDS = ("a-2b",)
 NO_PROXY_TARGET = "http://127.0.0.1:9"
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
 _CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
-READY = "ready"
+#: The greeting names the pipe protocol: a worker whose render code changed on disk under it (an
+#: in-place upgrade) gets a clear error instead of misreading a newer process's answers.
+PROTOCOL = "sqr-render/2"
+READY = ("ready", PROTOCOL)
 
 
 def serve(
@@ -54,17 +57,18 @@ def serve(
     compilers: dict[str, tuple[Any, list[str]]] = {}
     while True:
         try:
-            version, data_json, timestamp = connection.recv()
+            request_id, version, data_json, timestamp = connection.recv()
         except (EOFError, KeyboardInterrupt):
             return
         try:
             if version not in compilers:
                 compilers[version] = _compiler(typst, fonts, root, version, empty_dir)
         except Exception as exc:  # a broken template folder fails its renders, not the process
-            connection.send(("failed", f"{type(exc).__name__}: {exc}"[:500], 0))
+            connection.send((request_id, "failed", f"{type(exc).__name__}: {exc}"[:500], 0))
             continue
         compiler, standards = compilers[version]
-        connection.send(_render(typst, compiler, standards, data_json, timestamp))
+        # Every answer names its request, so the parent can never take one job's PDF for another's.
+        connection.send((request_id, *_render(typst, compiler, standards, data_json, timestamp)))
 
 
 def _compiler(

@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -73,8 +74,12 @@ class _Slot:
         try:
             if not self._connection.poll(STARTUP_SECONDS):
                 raise RenderCrashed(f"the render process did not start in {STARTUP_SECONDS:g} s")
-            if self._connection.recv() != typst_process.READY:
-                raise RenderCrashed("the render process sent an unexpected greeting")
+            greeting = self._connection.recv()
+            if greeting != typst_process.READY:
+                raise RenderCrashed(
+                    f"the render process speaks {greeting!r}, not {typst_process.READY!r}: "
+                    "its code changed under this worker; restart the worker"
+                )
         except (EOFError, OSError, RenderCrashed) as exc:
             self.stop()  # restarted on next use: a process that cannot start must not spin
             if isinstance(exc, RenderCrashed):
@@ -86,20 +91,24 @@ class _Slot:
         if self._process is None or not self._process.is_alive():
             self.start()
         assert self._connection is not None
+        request_id = uuid.uuid4().hex
         try:
             self.wait_ready()
-            self._connection.send(request)
+            self._connection.send((request_id, *request))
             if not self._connection.poll(timeout):
                 self._replace()
                 raise RenderTimeout(f"render exceeded {timeout:g} s")
-            result: tuple[str, Any, int] = self._connection.recv()
+            answer = self._connection.recv()
         except (EOFError, OSError) as exc:
             self.stop()  # started again by the next render, not in a loop here
             raise RenderCrashed("the render process died") from exc
+        if not (isinstance(answer, tuple) and len(answer) == 4 and answer[0] == request_id):
+            self.stop()  # out of step: nothing more from this process can be trusted
+            raise RenderCrashed("the render process answered another request")
         self._renders += 1
         if self._renders >= self._max_renders:
             self._replace()
-        return result
+        return answer[1], answer[2], answer[3]
 
     def stop(self) -> None:
         if self._connection is not None:
@@ -155,10 +164,11 @@ class TypstRenderer:
         request = (template_version, json.dumps(data, ensure_ascii=False), generated_at.timestamp())
         idle = self._idle_slots()
         slot = await idle.get()
-        try:
-            outcome, payload, pages = await asyncio.to_thread(slot.render, request, self._timeout)
-        finally:
-            idle.put_nowait(slot)
+        rendering = asyncio.ensure_future(asyncio.to_thread(slot.render, request, self._timeout))
+        # The slot goes back only when its thread is done with it, even if this task is
+        # cancelled meanwhile (shutdown): a slot still waiting for an answer must not be reused.
+        rendering.add_done_callback(lambda done: _give_back(done, idle, slot))
+        outcome, payload, pages = await asyncio.shield(rendering)
         if outcome != "ok":
             raise RenderFailed(payload)
         return RenderedReport(pdf=payload, page_count=pages, template_version=template_version)
@@ -178,3 +188,9 @@ class TypstRenderer:
             for slot in self._slots:
                 self._idle.put_nowait(slot)
         return self._idle
+
+
+def _give_back(done: asyncio.Future[Any], idle: asyncio.Queue[_Slot], slot: _Slot) -> None:
+    idle.put_nowait(slot)
+    if not done.cancelled():
+        done.exception()  # marks it retrieved: a cancelled caller never will
