@@ -1,0 +1,1034 @@
+"""Scale-out benchmark: API and worker processes on PostgreSQL and S3, under load from many orgs.
+
+`--mode scale-out` (the default) starts 3 `sqr-reports api` processes and 4 `sqr-reports worker`
+processes on one PostgreSQL database (dropped and recreated on every run) and one S3 bucket on
+LocalStack (started with scripts/localstack.sh unless an S3 already answers at the endpoint, and
+stopped again only if this script started it). `--mode embedded` runs the same load against one
+`sqr-reports serve` (SQLite, local store, in-process worker) for comparison.
+
+The load: --jobs report jobs (1,000) from --orgs orgs (120). The per-org limit of 10 creations per
+600 s is kept, so 1,000 jobs need at least 100 orgs. Each org has one client and --users-per-org
+users, imported with `sqr-reports user import`. POSTs go round-robin to the API processes, with at
+most --in-flight jobs between their POST and a terminal status; every job is polled every 0.5 s
+(on the next API process each time); a sample of COMPLETE jobs is downloaded through its URL.
+
+It prints a table: jobs/s, POST latency, POST-to-COMPLETE latency (as polled, and as recorded by
+the service), jobs processed twice, jobs not terminal at the end (from the database), FAILED jobs by
+errorCode, and CPU and peak memory by process kind (the sizing in docs/deploy.md comes from them).
+"Processed twice" is counted two ways: jobs claimed more than once (`attempts > 1`: any retry, after
+a crash, a lost lease or a transient error) and jobs with more than one stored object (two renders
+that both reached storage). It also checks that every stored report names its own job and user.
+It exits 1 unless processed-twice, not-terminal and FAILED are all zero, every POST was accepted,
+every report is its job's and every sampled download matched. Inherited SQR_REPORTS_* variables
+are ignored: the benchmark sets every setting it depends on.
+
+    .venv/bin/python bench/scale_out.py [--mode scale-out|embedded] [--jobs 1000] [--orgs 120]
+        [--apis 3] [--workers 4] [--concurrency 1] [--in-flight 64] [--database sqr_bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import httpx
+from botocore.config import Config
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from sqr_reports.auth import service as auth
+from sqr_reports.config import AuthSettings, RateLimitSettings, Settings, StorageSettings
+from sqr_reports.container import build_container
+from sqr_reports.orgs.service import create_org
+from sqr_reports.reports.models import TERMINAL, JobStatus, ReportJob
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+BIN = Path(sys.executable).parent / "sqr-reports"
+ROOT = Path(__file__).resolve().parent.parent
+LOCALSTACK_SCRIPT = ROOT / "scripts" / "localstack.sh"
+#: The documented advice is every 3-5 s; 0.5 s resolves latency without the polling itself taking
+#: the CPU that rendering needs (2 cores are shared by the service, the databases and this client).
+POLL_SECONDS = 0.5
+#: Databases this benchmark must never drop.
+PROTECTED_DATABASES = frozenset({"postgres", "test", "template0", "template1"})
+LOCALSTACK_KEY = "test"  # LocalStack's well-known credentials (never a real secret)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency(values: list[float]) -> str:
+    """p50/p99/max of durations in seconds, in milliseconds."""
+    ms = [v * 1000 for v in values]
+    if not ms:
+        return "n/a"
+    return f"p50 {pct(ms, 0.5):7.1f} ms   p99 {pct(ms, 0.99):7.1f} ms   max {max(ms):7.1f} ms"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def step(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- processes -------------------------------------------------------------------------------------
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) and int(stat[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def cpu_by_role(groups: dict[int, str]) -> dict[str, float]:
+    """CPU seconds since start, by role: our process groups (pgid -> role), this benchmark,
+    PostgreSQL and LocalStack. Reaped children count with their parent (cutime, cstime), so a
+    recycled render process stays in its worker's role and an ended backend in PostgreSQL's."""
+    ticks: dict[str, int] = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (stat := _proc_stat(int(entry.name))) is None:
+            continue
+        pid, pgrp = int(entry.name), int(stat[2])
+        if pgrp in groups:
+            role = groups[pgrp]
+        elif pid == me:
+            role = "bench client"
+        else:
+            try:
+                comm = (entry / "comm").read_text().strip()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if comm == "postgres":
+                role = "PostgreSQL"
+            elif b"localstack" in cmdline:
+                role = "LocalStack"
+            else:
+                continue
+        ticks[role] = ticks.get(role, 0) + sum(int(v) for v in stat[11:15])
+    return {role: value / CLK_TCK for role, value in ticks.items()}
+
+
+def rss_mib(pgid: int) -> float:
+    """Resident memory of a process group we started (the process and its render processes)."""
+    pages = 0
+    for pid in _group_members(pgid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * PAGE_SIZE / 2**20
+
+
+async def sample_peak_rss(groups: dict[int, str], peaks: dict[str, float]) -> None:
+    """Until cancelled: the peak resident memory of each process group we started."""
+    while True:
+        for pgid, name in groups.items():
+            peaks[name] = max(peaks.get(name, 0.0), rss_mib(pgid))
+        await asyncio.sleep(2)
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, over all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+@dataclass
+class Service:
+    name: str
+    kind: str  # "api", "worker" or "serve"
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+
+    def running(self) -> bool:
+        """Whether the process still runs, without reaping it: an exited process stays a zombie
+        until `Services.stop`, so its pid, which is also its process group id, stays ours."""
+        if self.process.returncode is not None:
+            return False
+        try:
+            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+            return os.waitid(os.P_PID, self.process.pid, flags) is None
+        except ChildProcessError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+@dataclass
+class Services:
+    """The processes this benchmark started: each in its own session (so a Ctrl-C reaches only
+    the benchmark, which then stops them in order), logging to a file of its own."""
+
+    log_dir: Path
+    started: list[Service] = field(default_factory=list)
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    killed: list[str] = field(default_factory=list)
+
+    def start(
+        self, name: str, kind: str, args: list[str], env: dict[str, str], cwd: Path, url: str = ""
+    ) -> Service:
+        log = self.log_dir / f"{name}.log"
+        with log.open("wb") as handle:
+            process = subprocess.Popen(
+                [str(BIN), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        service = Service(name, kind, process, log, url)
+        self.started.append(service)
+        return service
+
+    def dead(self) -> list[Service]:
+        return [s for s in self.started if not s.running()]
+
+    def stop(self, timeout: float = 45.0) -> None:
+        """SIGTERM to each (a graceful shutdown), SIGKILL to the group of any that hangs.
+
+        Nothing is reaped before its group is checked: while the leader is an unreaped process,
+        its pid (the group id) cannot be reused, so every member found is one of ours.
+        """
+        for service in self.started:
+            if service.running():
+                os.kill(service.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for service in self.started:
+            while service.running() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if service.running():
+                self.killed.append(service.name)
+                os.killpg(service.process.pid, signal.SIGKILL)
+                while service.running():
+                    time.sleep(0.05)
+            for pid in _group_members(service.process.pid):  # e.g. an orphaned render process
+                if pid != service.process.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            self.exit_codes[service.name] = service.process.wait()
+        self.started.clear()
+
+
+# -- infrastructure --------------------------------------------------------------------------------
+def recreate_database(name: str) -> None:
+    if name in PROTECTED_DATABASES:
+        raise SystemExit(f"refusing to drop the database {name!r}")
+    pg = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+    quiet = os.environ | {"PGOPTIONS": "-c client_min_messages=warning"}
+    subprocess.run(["dropdb", *pg, "--if-exists", "--force", name], check=True, env=quiet)
+    subprocess.run(["createdb", *pg, name], check=True, env=quiet)
+
+
+def s3_healthy(endpoint: str) -> bool:
+    try:
+        services = httpx.get(f"{endpoint}/_localstack/health", timeout=2).json()["services"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(services, dict) and services.get("s3") in ("available", "running")
+
+
+def s3_client(endpoint: str, region: str) -> S3Client:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=LOCALSTACK_KEY,
+        aws_secret_access_key=LOCALSTACK_KEY,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def s3_objects(client: S3Client, bucket: str) -> list[str]:
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def remove_bucket(client: S3Client, bucket: str) -> None:
+    keys = s3_objects(client, bucket)
+    for start in range(0, len(keys), 1000):
+        chunk: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)
+
+
+def write_signing_key(path: Path) -> None:
+    """One RS256 key that every API process signs with (tokens must verify on any of them)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+# -- test data -------------------------------------------------------------------------------------
+_PROFILES: list[dict[str, Any]] = [
+    {"first_name": "Amelia", "last_name": "Clarke", "country": "GB", "city": "Manchester",
+     "selfie_liveness_score": 97.2, "fmc_score": 93.4, "id3_pep_sanction_result": "CLEAR"},
+    {"first_name": "Marek", "last_name": "Nowak", "country": "PL", "city": "Warszawa",
+     "selfie_liveness_score": 91.0, "fmc_score": 88.5, "id3_pep_sanction_result": "PEP_MATCH"},
+    {"first_name": "Sophie", "last_name": "Müller", "country": "DE", "city": "Berlin",
+     "selfie_liveness_score": 88.0, "fmc_score": 41.5, "high_level_result": "REFER"},
+    {"first_name": "Анастасия", "last_name": "Смирнова", "country": "GR", "city": "Αθήνα",
+     "selfie_liveness_score": 95.1, "fmc_score": 90.2, "id3_pep_sanction_result": "CLEAR"},
+    {"first_name": "ليلى", "last_name": "حداد", "country": "AE", "city": "Dubai",
+     "selfie_liveness_score": 82.3, "fmc_score": 79.9, "id3_pep_sanction_result": "CLEAR"},
+]  # fmt: skip
+
+
+def user_id(org: int, user: int) -> str:
+    return f"B{org:05d}U{user:02d}"
+
+
+def user_line(org: int, user: int, org_id: str) -> str:
+    profile = _PROFILES[(org + user) % len(_PROFILES)]
+    record = {
+        "id": user_id(org, user),
+        "email": f"user{user}.org{org}@example.com",
+        "dob": f"19{70 + (org + user) % 30}-0{1 + user % 9}-1{user % 10}",
+        "registration_status": "active",
+        "document_overall_validation": "PASSED",
+        "id3_match_status": "MATCH",
+        "high_level_result": "PASS",
+        **profile,
+        "connections": [{"org_id": org_id, "connection_status": "CONNECTED",
+                         "data_sharing_agreed": True, "connected_at": "2025-03-01T10:15:00Z"}],
+        "monitoring": [{"kind": kind, "status": "CLEAR", "recorded_at": "2026-10-01T06:00:00Z"}
+                       for kind in ("PEP", "SANCTION", "ADVERSE_MEDIA")],
+    }  # fmt: skip
+    return json.dumps(record, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class OrgCredentials:
+    index: int
+    org_id: str
+    client_id: str
+    client_secret: str
+
+
+async def create_orgs(settings: Settings, count: int) -> list[OrgCredentials]:
+    """Real orgs and clients, through the project's services (one process instead of 240 CLIs)."""
+    container = build_container(settings)
+    created = []
+    try:
+        async with container.sessions.begin() as session:
+            for index in range(count):
+                org = await create_org(session, container.clock, f"Bench Org {index:03d}")
+                client, secret = await auth.create_client(
+                    session, container.hasher, container.clock, org.id
+                )
+                created.append(OrgCredentials(index, org.id, client.client_id, secret))
+    finally:
+        await container.close()
+    return created
+
+
+# -- the load --------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    index: int
+    org: int
+    post_status: int = 0
+    post_seconds: float = math.nan
+    job_id: str = ""
+    status: str = ""
+    error_code: str | None = None
+    sha256: str | None = None
+    #: POST sent to the poll that saw COMPLETE (includes up to one poll interval).
+    observed_seconds: float | None = None
+    #: completedAt - createdAt, as the service recorded them.
+    server_seconds: float | None = None
+    org_token: str = ""
+
+
+@dataclass
+class Counters:
+    polls: int = 0
+    #: Polls that got no status, by what they got instead (retried at the next interval).
+    poll_errors: Counter[str] = field(default_factory=Counter)
+
+
+async def fetch_tokens(
+    http: httpx.AsyncClient, apis: list[str], orgs: list[OrgCredentials]
+) -> dict[int, str]:
+    """One token per org (Argon2id at production cost: a few at a time)."""
+    limit = asyncio.Semaphore(2 * len(apis))
+
+    async def one(org: OrgCredentials) -> tuple[int, str]:
+        body = {"client_id": org.client_id, "client_secret": org.client_secret,
+                "grant_type": "client_credentials"}  # fmt: skip
+        async with limit:
+            response = await http.post(f"{apis[org.index % len(apis)]}/oauth2/token", json=body)
+        if response.status_code != 200:
+            raise SystemExit(f"token for org {org.index}: {response.status_code} {response.text}")
+        return org.index, str(response.json()["access_token"])
+
+    return dict(await asyncio.gather(*(one(org) for org in orgs)))
+
+
+async def run_job(
+    http: httpx.AsyncClient,
+    apis: list[str],
+    outcome: Outcome,
+    user: str,
+    limit: asyncio.Semaphore,
+    counters: Counters,
+    give_up_after: float,
+) -> None:
+    headers = {"Authorization": f"Bearer {outcome.org_token}"}
+    async with limit:
+        start = time.perf_counter()
+        try:
+            created = await http.post(
+                f"{apis[outcome.index % len(apis)]}/v1/document/api",
+                json={"userId": user},
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            outcome.status = f"POST error {type(exc).__name__}"
+            return
+        outcome.post_seconds = time.perf_counter() - start
+        outcome.post_status = created.status_code
+        if created.status_code != 202:
+            outcome.status = f"POST {created.status_code}"
+            return
+        outcome.job_id = created.json()["jobId"]
+        polls = 0
+        while time.perf_counter() - start < give_up_after:
+            await asyncio.sleep(POLL_SECONDS)
+            polls += 1
+            api = apis[(outcome.index + polls) % len(apis)]  # any API process can answer
+            counters.polls += 1
+            try:
+                response = await http.get(
+                    f"{api}/v1/document/api/{outcome.job_id}", headers=headers
+                )
+            except httpx.HTTPError as exc:
+                counters.poll_errors[type(exc).__name__] += 1
+                continue
+            if response.status_code != 200:
+                counters.poll_errors[f"HTTP {response.status_code}"] += 1
+                continue
+            job = response.json()
+            if job["status"] in TERMINAL:
+                outcome.status = job["status"]
+                outcome.error_code = job["errorCode"]
+                outcome.sha256 = job["sha256"]
+                if job["status"] == JobStatus.COMPLETE:
+                    outcome.observed_seconds = time.perf_counter() - start
+                    outcome.server_seconds = (
+                        parse_time(job["completedAt"]) - parse_time(job["createdAt"])
+                    ).total_seconds()
+                return
+        outcome.status = "client timeout"
+
+
+async def check_downloads(
+    http: httpx.AsyncClient, apis: list[str], sample: list[Outcome]
+) -> list[str]:
+    """GET /url, then the URL itself without a token; the bytes must be the job's PDF."""
+    problems = []
+    for number, outcome in enumerate(sample):
+        api = apis[number % len(apis)]
+        headers = {"Authorization": f"Bearer {outcome.org_token}"}
+        minted = await http.get(f"{api}/v1/document/api/{outcome.job_id}/url", headers=headers)
+        if minted.status_code != 200:
+            problems.append(f"{outcome.job_id}: /url answered {minted.status_code}")
+            continue
+        download = await http.get(minted.json()["url"])
+        if download.status_code != 200:
+            problems.append(f"{outcome.job_id}: download answered {download.status_code}")
+        elif download.headers.get("content-type") != "application/pdf":
+            problems.append(f"{outcome.job_id}: content-type {download.headers['content-type']}")
+        elif not download.content.startswith(b"%PDF-"):
+            problems.append(f"{outcome.job_id}: not a PDF")
+        elif hashlib.sha256(download.content).hexdigest() != outcome.sha256:
+            problems.append(f"{outcome.job_id}: sha256 differs from the job's")
+    return problems
+
+
+# -- verification ----------------------------------------------------------------------------------
+@dataclass
+class DatabaseFacts:
+    total: int
+    by_status: Counter[str]
+    failed_by_code: Counter[str]
+    attempts_over_one: int
+    complete: dict[str, tuple[str, str]]  # job id -> (user id, storage key)
+
+
+async def database_facts(settings: Settings) -> DatabaseFacts:
+    container = build_container(settings)
+    try:
+        async with container.read_sessions() as session:
+            rows = (
+                await session.execute(
+                    select(ReportJob.status, ReportJob.error_code, func.count()).group_by(
+                        ReportJob.status, ReportJob.error_code
+                    )
+                )
+            ).all()
+            attempts = await session.scalar(
+                select(func.count()).select_from(ReportJob).where(ReportJob.attempts > 1)
+            )
+            keys = (
+                await session.execute(
+                    select(ReportJob.id, ReportJob.user_id, ReportJob.storage_key).where(
+                        ReportJob.status == JobStatus.COMPLETE
+                    )
+                )
+            ).all()
+    finally:
+        await container.close()
+    by_status: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for status, code, count in rows:
+        by_status[status] += count
+        if status == JobStatus.FAILED:
+            failed[code or "?"] += count
+    return DatabaseFacts(
+        total=sum(by_status.values()),
+        by_status=by_status,
+        failed_by_code=failed,
+        attempts_over_one=attempts or 0,
+        complete={job_id: (user, key or "") for job_id, user, key in keys},
+    )
+
+
+@dataclass
+class StorageFacts:
+    jobs_with_objects: int
+    jobs_with_several: int
+    complete_without_object: int
+    objects_of_unfinished_jobs: int
+
+
+def storage_facts(keys: list[str], complete_keys: dict[str, str]) -> StorageFacts:
+    """Objects are `reports/<org>/<job>/<attempt>.pdf`: more than one per job = rendered twice."""
+    per_job: Counter[str] = Counter()
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) == 4 and parts[0] == "reports":
+            per_job[parts[2]] += 1
+    present = set(keys)
+    return StorageFacts(
+        jobs_with_objects=len(per_job),
+        jobs_with_several=sum(1 for n in per_job.values() if n > 1),
+        complete_without_object=sum(1 for k in complete_keys.values() if k not in present),
+        objects_of_unfinished_jobs=sum(1 for job in per_job if job not in complete_keys),
+    )
+
+
+def check_contents(
+    complete: dict[str, tuple[str, str]], read_object: Callable[[str], bytes]
+) -> list[str]:
+    """Every stored report must be its own job's: page 1 names the report (job) id and the user.
+
+    A sha256 check cannot see a report rendered for one job and stored under another; this can.
+    """
+
+    def wrong(item: tuple[str, tuple[str, str]]) -> str | None:
+        job_id, (user, key) = item
+        try:
+            text = PdfReader(io.BytesIO(read_object(key))).pages[0].extract_text()
+        except Exception as exc:
+            return f"{job_id}: unreadable report ({type(exc).__name__})"
+        return None if job_id in text and user in text else f"{job_id}: another job's report"
+
+    with ThreadPoolExecutor(4) as pool:
+        return [problem for problem in pool.map(wrong, complete.items()) if problem]
+
+
+def log_findings(services: list[Service]) -> tuple[Counter[str], list[str]]:
+    """WARNING and ERROR lines in the service logs: a count by process kind, and the first few."""
+    found: Counter[str] = Counter()
+    first: list[str] = []
+    for service in services:
+        for line in service.log_text().splitlines():
+            if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                found[service.kind] += 1
+                if len(first) < 8:
+                    first.append(f"{service.name}: {line[:160]}")
+    return found, first
+
+
+# -- the run ---------------------------------------------------------------------------------------
+@dataclass
+class Setup:
+    mode: str
+    settings: Settings
+    env: dict[str, str]
+    workdir: Path
+    title: str
+    processes: str
+    read_objects: Callable[[], list[str]]
+    read_object: Callable[[str], bytes]
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
+    return env | {"SQR_REPORTS_DATA_DIR": str(workdir / "data"), "SQR_REPORTS_LOG_LEVEL": "WARNING"}
+
+
+def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(
+        [str(BIN), *args], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"sqr-reports {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+async def wait_ready(http: httpx.AsyncClient, service: Service, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise SystemExit(f"{service.name} exited during start-up:\n{service.tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get(f"{service.url}/readyz")).status_code == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{service.name} not ready in time:\n{service.tail()}")
+
+
+async def wait_worker(service: Service, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise SystemExit(f"{service.name} exited during start-up:\n{service.tail()}")
+        if "started (concurrency" in service.log_text():
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{service.name} did not start in time:\n{service.tail()}")
+
+
+async def start_services(
+    args: argparse.Namespace, setup: Setup, services: Services, http: httpx.AsyncClient
+) -> list[str]:
+    deadline = time.monotonic() + 120
+    apis: list[Service] = []
+    if setup.mode == "embedded":
+        port = free_port()
+        serve = services.start(
+            "serve", "serve", ["serve", "--port", str(port)], setup.env, setup.workdir,
+            url=f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+        apis.append(serve)
+    else:
+        for number in range(args.apis):
+            port = free_port()
+            apis.append(
+                services.start(
+                    f"api-{number + 1}",
+                    "api",
+                    ["api", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                    setup.env,
+                    setup.workdir,
+                    url=f"http://127.0.0.1:{port}",
+                )
+            )
+        worker_env = setup.env | {"SQR_REPORTS_LOG_LEVEL": "INFO"}  # for "worker ... started"
+        workers = [
+            services.start(
+                f"worker-{number + 1}",
+                "worker",
+                ["worker", "--concurrency", str(args.concurrency)],
+                worker_env,
+                setup.workdir,
+            )
+            for number in range(args.workers)
+        ]
+        await asyncio.gather(*(wait_worker(w, deadline) for w in workers))
+    await asyncio.gather(*(wait_ready(http, api, deadline) for api in apis))
+    return [api.url for api in apis]
+
+
+async def run(args: argparse.Namespace, setup: Setup, services: Services) -> int:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM cancels the run as Ctrl-C does, so every `finally` on the way out runs.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    step(f"creating {args.orgs} orgs and clients")
+    cli(["migrate"], setup.env, setup.workdir)
+    orgs = await create_orgs(setup.settings, args.orgs)
+    users_file = setup.workdir / "users.jsonl"
+    users_file.write_text(
+        "".join(
+            user_line(org.index, user, org.org_id) + "\n"
+            for org in orgs
+            for user in range(args.users_per_org)
+        ),
+        encoding="utf-8",
+    )
+    step(cli(["user", "import", str(users_file)], setup.env, setup.workdir).strip())
+
+    limits = httpx.Limits(max_connections=args.in_flight + 16, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        step("starting the service processes")
+        apis = await start_services(args, setup, services, http)
+        step(f"fetching {len(orgs)} tokens")
+        tokens = await fetch_tokens(http, apis, orgs)
+
+        outcomes = [Outcome(i, i % args.orgs) for i in range(args.jobs)]
+        for outcome in outcomes:
+            outcome.org_token = tokens[outcome.org]
+        counters = Counters()
+        limit = asyncio.Semaphore(args.in_flight)
+        step(f"running {args.jobs} jobs, at most {args.in_flight} in flight")
+        groups = {s.process.pid: s.kind for s in services.started}
+        cpu_before, machine_before = cpu_by_role(groups), machine_cpu_seconds()
+        peak_rss: dict[str, float] = {}
+        sampler = asyncio.create_task(
+            sample_peak_rss({s.process.pid: s.name for s in services.started}, peak_rss)
+        )
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(
+                run_job(
+                    http,
+                    apis,
+                    outcome,
+                    user_id(outcome.org, (outcome.index // args.orgs) % args.users_per_org),
+                    limit,
+                    counters,
+                    args.job_timeout,
+                )
+                for outcome in outcomes
+            )
+        )
+        elapsed = time.perf_counter() - start
+        cpu_after, machine_after = cpu_by_role(groups), machine_cpu_seconds()
+        sampler.cancel()
+        dead = [s.name for s in services.dead()]
+
+        complete = [o for o in outcomes if o.status == JobStatus.COMPLETE]
+        every = max(1, len(complete) // max(1, args.downloads))
+        sample = complete[::every][: args.downloads]
+        step(f"downloading {len(sample)} reports through their signed URLs")
+        download_problems = await check_downloads(http, apis, sample)
+
+    facts = await database_facts(setup.settings)
+    objects = storage_facts(setup.read_objects(), {j: k for j, (_, k) in facts.complete.items()})
+    step(f"checking that each of the {len(facts.complete)} stored reports is its own job's")
+    content_problems = check_contents(facts.complete, setup.read_object)
+    logged, first_logged = log_findings(services.started)
+
+    # -- the report -----------------------------------------------------------------------------
+    accepted = [o for o in outcomes if o.post_status == 202]
+    rejected = Counter(o.status for o in outcomes if o.post_status != 202)
+    not_terminal = facts.total - sum(facts.by_status[s] for s in TERMINAL)
+    client_unfinished = sum(1 for o in accepted if o.status not in TERMINAL)
+    twice = max(facts.attempts_over_one, objects.jobs_with_several)
+    busy = machine_after[0] - machine_before[0]
+    capacity = machine_after[1] - machine_before[1]
+    cpu = {role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after}
+    cpu["anything else"] = busy - sum(cpu.values())
+    service_cpu = {role: cpu.get(role, 0.0) for role in sorted(set(groups.values()))}
+    requests = len(outcomes) + counters.polls
+    failed = ", ".join(f"{code} {n}" for code, n in sorted(facts.failed_by_code.items()))
+    refused = f", refused: {dict(rejected)}" if rejected else ""
+    statuses = ", ".join(f"{s} {n}" for s, n in sorted(facts.by_status.items()))
+    order = [*service_cpu, "bench client", "PostgreSQL", "LocalStack", "anything else"]
+    roles = ", ".join(f"{role} {cpu[role]:.1f} s" for role in order if role in cpu)
+    logs = ", ".join(f"{k} {n}" for k, n in sorted(logged.items())) or "none"
+
+    table = [
+        ("jobs", f"{len(outcomes)} posted, {len(accepted)} accepted{refused}"),
+        ("orgs", f"{args.orgs} (one client and {args.users_per_org} users each)"),
+        ("processes", setup.processes),
+        ("elapsed", f"{elapsed:.1f} s (first POST to last job seen terminal)"),
+        ("jobs/s (completed)", f"{len(complete) / elapsed:.1f}"),
+        ("POST latency", latency([o.post_seconds for o in accepted])),
+        (
+            "POST to COMPLETE, seen",
+            f"{latency([o.observed_seconds or 0 for o in complete])}"
+            f"   (polled every {POLL_SECONDS} s)",
+        ),
+        (
+            "POST to COMPLETE, server",
+            f"{latency([o.server_seconds or 0 for o in complete])}   (completedAt - createdAt)",
+        ),
+        (
+            "jobs processed twice",
+            f"{twice}   (attempts > 1 in the database: {facts.attempts_over_one}; "
+            f"jobs with > 1 stored object: {objects.jobs_with_several})",
+        ),
+        (
+            "jobs not terminal",
+            f"{not_terminal}   (in the database; the client gave up on {client_unfinished})",
+        ),
+        ("FAILED by errorCode", failed or "none"),
+        ("database", f"{facts.total} jobs: {statuses}"),
+        (
+            "stored objects",
+            f"{objects.jobs_with_objects} jobs with objects; COMPLETE without an object: "
+            f"{objects.complete_without_object}; objects of jobs not COMPLETE: "
+            f"{objects.objects_of_unfinished_jobs}",
+        ),
+        (
+            "report contents",
+            f"{len(facts.complete) - len(content_problems)}/{len(facts.complete)} stored reports "
+            "name their own job id and user id",
+        ),
+        ("downloads checked", f"{len(sample) - len(download_problems)}/{len(sample)} OK"),
+        (
+            "API requests",
+            f"{requests} ({requests / elapsed:.0f}/s, POSTs and polls; "
+            f"poll errors: {dict(counters.poll_errors) or 0})",
+        ),
+        ("CPU busy", f"{busy:.0f} of {capacity:.0f} core-seconds ({100 * busy / capacity:.0f}%)"),
+        (
+            "CPU by process kind",
+            roles,
+        ),
+    ]
+    if complete:
+        per_job = ", ".join(
+            f"{role} {seconds / len(complete) * 1000:.0f} ms"
+            for role, seconds in service_cpu.items()
+        )
+        table.append(("CPU per COMPLETE job", per_job))
+    if setup.mode == "scale-out":  # (the embedded serve process also renders)
+        per_request = service_cpu.get("api", 0.0) / requests * 1000
+        table.append(("API CPU per request", f"{per_request:.1f} ms (POSTs and polls)"))
+    kinds = {kind: [peak_rss.get(s.name, 0.0) for s in services.started if s.kind == kind]
+             for kind in service_cpu}  # fmt: skip
+    memory = ", ".join(f"{kind} {max(values):.0f} MiB" for kind, values in kinds.items() if values)
+    table.append(("peak RSS per process", f"{memory} (with its render processes)"))
+    table.append(("log lines WARNING+", logs))
+    print(f"\n{setup.title}, {os.cpu_count()} cores")
+    for name, value in table:
+        print(f"  {name:<26} {value}")
+    for line in first_logged:
+        print(f"    {line}")
+
+    problems = []
+    if twice:
+        problems.append(f"{twice} job(s) processed twice")
+    if not_terminal or client_unfinished:
+        problems.append(f"{not_terminal} job(s) not terminal ({client_unfinished} for the client)")
+    if facts.failed_by_code:
+        problems.append(f"FAILED jobs: {failed}")
+    if rejected:
+        problems.append(f"POSTs not accepted: {dict(rejected)}")
+    if objects.complete_without_object:
+        problems.append(f"{objects.complete_without_object} COMPLETE job(s) without an object")
+    if dead:
+        problems.append(f"processes that died during the run: {', '.join(dead)}")
+    problems.extend(download_problems[:10])
+    problems.extend(content_problems[:10])
+    if len(content_problems) > 10:
+        problems.append(f"... {len(content_problems)} reports that are not their job's")
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
+
+
+def run_and_stop(args: argparse.Namespace, setup: Setup, services: Services) -> int:
+    try:
+        return asyncio.run(run(args, setup, services))
+    finally:
+        interrupt_on_sigterm()  # closing the event loop restored the default action
+        services.stop()
+
+
+def interrupt_on_sigterm() -> None:
+    """Outside the event loop, SIGTERM raises KeyboardInterrupt: clean up as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def localstack(endpoint: str) -> Iterator[None]:
+    """Use the S3 that answers at the endpoint, or start LocalStack (and stop only that one)."""
+    if s3_healthy(endpoint):
+        step(f"using the S3 already running at {endpoint}")
+        yield
+        return
+    step("starting LocalStack (scripts/localstack.sh)")
+    try:
+        subprocess.run([str(LOCALSTACK_SCRIPT), "start"], check=True, start_new_session=True)
+        yield
+    finally:
+        step("stopping the LocalStack this benchmark started")
+        subprocess.run([str(LOCALSTACK_SCRIPT), "stop"], check=False, start_new_session=True)
+
+
+@contextlib.contextmanager
+def bucket(endpoint: str, region: str) -> Iterator[tuple[S3Client, str]]:
+    client = s3_client(endpoint, region)
+    name = f"sqr-bench-{secrets.token_hex(6)}"
+    client.create_bucket(Bucket=name)
+    try:
+        yield client, name
+    finally:
+        with contextlib.suppress(Exception):
+            remove_bucket(client, name)
+
+
+def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> int:
+    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
+    step(f"recreating the database {args.database}")
+    recreate_database(args.database)
+    key_file = workdir / "signing-key.pem"
+    write_signing_key(key_file)
+    with localstack(args.s3_endpoint), bucket(args.s3_endpoint, args.s3_region) as (s3, name):
+        storage = StorageSettings(
+            backend="s3", s3_bucket=name, s3_region=args.s3_region,
+            s3_endpoint_url=args.s3_endpoint, s3_access_key_id=LOCALSTACK_KEY,
+            s3_secret_access_key=SecretStr(LOCALSTACK_KEY), s3_addressing_style="path",
+        )  # fmt: skip
+        settings = Settings(
+            _env_file=None, data_dir=workdir / "data", database_url=database_url,
+            auth=AuthSettings(private_key_files=[key_file]), storage=storage,
+        )  # fmt: skip
+        env = base_env(workdir) | {
+            "SQR_REPORTS_DATABASE_URL": database_url,
+            "SQR_REPORTS_AUTH__PRIVATE_KEY_FILES": json.dumps([str(key_file)]),
+            "SQR_REPORTS_WORKER__EMBEDDED": "false",
+            "SQR_REPORTS_STORAGE__BACKEND": "s3",
+            "SQR_REPORTS_STORAGE__S3_BUCKET": name,
+            "SQR_REPORTS_STORAGE__S3_REGION": args.s3_region,
+            "SQR_REPORTS_STORAGE__S3_ENDPOINT_URL": args.s3_endpoint,
+            "SQR_REPORTS_STORAGE__S3_ACCESS_KEY_ID": LOCALSTACK_KEY,
+            "SQR_REPORTS_STORAGE__S3_SECRET_ACCESS_KEY": LOCALSTACK_KEY,
+            "SQR_REPORTS_STORAGE__S3_ADDRESSING_STYLE": "path",
+        }
+        processes = (
+            f"{args.apis} api (one uvicorn process each) + {args.workers} worker "
+            f"(concurrency {args.concurrency}, one render process per slot)"
+        )
+        title = "Scale-out: PostgreSQL, S3 on LocalStack"
+        setup = Setup(
+            "scale-out", settings, env, workdir, title, processes,
+            lambda: s3_objects(s3, name),
+            lambda key: s3.get_object(Bucket=name, Key=key)["Body"].read(),
+        )  # fmt: skip
+        return run_and_stop(args, setup, services)
+
+
+def embedded(args: argparse.Namespace, workdir: Path, services: Services) -> int:
+    data = workdir / "data"
+    settings = Settings(_env_file=None, data_dir=data)
+
+    def local_objects() -> list[str]:
+        root = data / "blobs"
+        return [str(p.relative_to(root)) for p in root.glob("reports/*/*/*")]
+
+    processes = f"1 serve (API + in-process worker, concurrency {settings.worker.concurrency})"
+    title = "Embedded default: SQLite, local store"
+    setup = Setup(
+        "embedded", settings, base_env(workdir), workdir, title, processes, local_objects,
+        lambda key: (data / "blobs" / key).read_bytes(),
+    )  # fmt: skip
+    return run_and_stop(args, setup, services)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mode", choices=["scale-out", "embedded"], default="scale-out")
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--orgs", type=int, default=120)
+    parser.add_argument("--users-per-org", type=int, default=3)
+    parser.add_argument("--apis", type=int, default=3, help="API processes (scale-out)")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (scale-out)")
+    parser.add_argument("--concurrency", type=int, default=1, help="jobs per worker process")
+    parser.add_argument("--in-flight", type=int, default=64, help="jobs between POST and end")
+    parser.add_argument("--downloads", type=int, default=50, help="COMPLETE jobs to download")
+    parser.add_argument("--job-timeout", type=float, default=600, help="seconds per job")
+    parser.add_argument("--database", default="sqr_bench", help="dropped and recreated")
+    parser.add_argument("--s3-endpoint", default="http://127.0.0.1:4566")
+    parser.add_argument("--s3-region", default="us-east-1")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
+    args = parser.parse_args()
+    interrupt_on_sigterm()
+    per_window = RateLimitSettings().creations_per_window
+    if math.ceil(args.jobs / args.orgs) > per_window:
+        parser.error(f"{args.jobs} jobs need at least {math.ceil(args.jobs / per_window)} orgs "
+                     f"(at most {per_window} creations per org and window)")  # fmt: skip
+    if args.users_per_org < 1 or args.orgs > 99999 or args.users_per_org > 99:
+        parser.error("1-99 users per org and at most 99999 orgs")
+
+    workdir = Path(tempfile.mkdtemp(prefix="sqr-bench-"))
+    services = Services(workdir)
+    status = 1
+    try:
+        status = (scale_out if args.mode == "scale-out" else embedded)(args, workdir, services)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; every process this benchmark started has been stopped")
+    finally:
+        services.stop()  # a no-op unless start-up failed half-way
+        if services.killed:
+            print(f"had to SIGKILL: {', '.join(services.killed)}")
+        unclean = {n: c for n, c in services.exit_codes.items() if c not in (0, -signal.SIGTERM)}
+        if unclean:
+            print(f"exit codes other than 0 at shutdown: {unclean}")
+        if args.keep or status != 0:
+            print(f"logs and data kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
