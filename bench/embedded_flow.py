@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+from measure import free_port, pct
 
 BIN = Path(sys.executable).parent / "sqr-reports"
 #: Polling far tighter than the documented 3-5 s, to resolve latency. The idle run polls every
@@ -27,18 +27,6 @@ BIN = Path(sys.executable).parent / "sqr-reports"
 #: CPU that rendering needs on a 2-core machine and measure the benchmark, not the service.
 IDLE_POLL_SECONDS = 0.01
 BURST_POLL_SECONDS = 0.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def row(name: str, values: list[float]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,37 @@ from typing import Any
 import httpx
 
 from sqr_reports.auth import scopes
+from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
+from sqr_reports.users.service import Subject
+
+#: The fixed report time of the report-content tests.
+GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+MonitoringSpec = tuple[str, str] | tuple[str, str, str | None]
+
+
+def make_subject(monitoring: Sequence[MonitoringSpec] = (), **fields: Any) -> Subject:
+    """A verified subject in memory (no database): `fields` override the user's columns,
+    `monitoring` is (kind, status[, detail]) events, newest first."""
+    base: dict[str, Any] = {
+        "id": "US1A2B3C4D5E6F78", "first_name": "Ada", "last_name": "Lovelace",
+        "document_overall_validation": "PASSED", "id3_match_status": "MATCH",
+        "id3_pep_sanction_result": "CLEAR", "selfie_liveness_score": 95.0, "fmc_score": 90.0,
+    }  # fmt: skip
+    user = AppUser(**(base | fields))
+    connection = Connection(
+        user_id=user.id, org_id="org", connection_status="CONNECTED", data_sharing_agreed=True,
+        connected_at=GENERATED,
+    )  # fmt: skip
+    events = [
+        MonitoringEvent(
+            user_id=user.id, kind=event[0], status=event[1], recorded_at=GENERATED,
+            detail=event[2] if len(event) > 2 else None,
+        )
+        for event in monitoring
+    ]  # fmt: skip
+    return Subject(user=user, connection=connection, monitoring=events)
 
 
 class MovableClock:

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +25,17 @@ from sqr_reports.rendering import RenderCrashed, RenderFailed, RenderTimeout, ty
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
 from sqr_reports.users.service import Subject
+from tests.support import GENERATED, make_subject
 
-GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 VERSIONS = ["v1", "v2"]
 HOSTILE = '#read("/etc/passwd") #import "lib.typ": * ] ) } $ \\ [unbalanced <x> @y'
 _INVISIBLE = re.compile("[\u200b\u2068\u2069]")
 
 
-def _subject(monitoring: tuple[tuple[str, str, str | None], ...] = (), **fields: Any) -> Subject:
-    base: dict[str, Any] = {
-        "id": "US1A2B3C4D5E6F78", "first_name": "Ada", "last_name": "Lovelace",
-        "document_overall_validation": "PASSED", "id3_match_status": "MATCH",
-        "id3_pep_sanction_result": "CLEAR", "selfie_liveness_score": 95.0, "fmc_score": 90.0,
-    }  # fmt: skip
-    user = AppUser(**(base | fields))
-    connection = Connection(
-        user_id=user.id, org_id="org", connection_status="CONNECTED", data_sharing_agreed=True,
-        connected_at=GENERATED,
-    )  # fmt: skip
-    events = [
-        MonitoringEvent(user_id=user.id, kind=k, status=s, recorded_at=GENERATED, detail=d)
-        for k, s, d in monitoring
-    ]
-    return Subject(user=user, connection=connection, monitoring=events)
-
-
 def _data(version: str, subject: Subject | None = None, org: str = "Org Ltd") -> dict[str, Any]:
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version=version)
-    return document.build(job, Org(id="org", name=org), subject or _subject(), GENERATED)
+    return document.build(job, Org(id="org", name=org), subject or make_subject(), GENERATED)
 
 
 def _every_text_field(value: str) -> Subject:
@@ -65,7 +45,7 @@ def _every_text_field(value: str) -> Subject:
              "mobile_registration_status", "high_level_result",
              "gbg_high_level_result")  # fmt: skip
     flags = tuple((kind, value, value) for kind in ("PEP", "SANCTION", "ADVERSE_MEDIA"))
-    return _subject(flags, **dict.fromkeys(names, value))
+    return make_subject(flags, **dict.fromkeys(names, value))
 
 
 def _text(pdf: bytes) -> str:
@@ -135,7 +115,7 @@ async def test_huge_fields_are_cut_visibly_and_everything_stays_inside_the_margi
 
 
 async def test_extreme_scores_stay_inside_the_margins(renderer: TypstRenderer) -> None:
-    data = _data("v2", _subject(selfie_liveness_score=1e300, fmc_score=-1e300))
+    data = _data("v2", make_subject(selfie_liveness_score=1e300, fmc_score=-1e300))
 
     rendered = await renderer.render("v2", data, GENERATED)
 
@@ -164,7 +144,7 @@ def _chars_outside_margins(pdf: bytes, margin: float) -> int:
 async def test_same_data_version_and_time_give_identical_bytes_in_any_process(
     renderer: TypstRenderer, version: str
 ) -> None:
-    data = _data(version, _subject((("PEP", "HIT", "Regional assembly member"),)))
+    data = _data(version, make_subject((("PEP", "HIT", "Regional assembly member"),)))
 
     first = await renderer.render(version, data, GENERATED)
     again = await renderer.render(version, data, GENERATED)
@@ -234,7 +214,7 @@ async def test_v2_is_tagged_and_carries_title_language_and_metadata(
 
 
 async def test_chinese_names_render_with_real_glyphs_in_v2(renderer: TypstRenderer) -> None:
-    data = _data("v2", _subject(first_name="小明", last_name="王", city="北京市"))
+    data = _data("v2", make_subject(first_name="小明", last_name="王", city="北京市"))
 
     pdf = (await renderer.render("v2", data, GENERATED)).pdf
 
@@ -246,7 +226,7 @@ async def test_chinese_names_render_with_real_glyphs_in_v2(renderer: TypstRender
 
 
 async def test_v1_still_shows_unsupported_chinese_visibly(renderer: TypstRenderer) -> None:
-    data = _data("v1", _subject(first_name="小明", last_name="王"))
+    data = _data("v1", make_subject(first_name="小明", last_name="王"))
 
     text = _text((await renderer.render("v1", data, GENERATED)).pdf)
 
@@ -254,7 +234,7 @@ async def test_v1_still_shows_unsupported_chinese_visibly(renderer: TypstRendere
 
 
 async def test_arabic_is_set_right_to_left_with_the_arabic_font(renderer: TypstRenderer) -> None:
-    data = _data("v2", _subject(guardian_name="فاطمة الزهراء بنت محمد"))
+    data = _data("v2", make_subject(guardian_name="فاطمة الزهراء بنت محمد"))
 
     pdf = (await renderer.render("v2", data, GENERATED)).pdf
 

@@ -15,28 +15,10 @@ from sqr_reports.orgs.models import Org
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
 from sqr_reports.users.service import Subject
+from tests.support import GENERATED, make_subject
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_data"
-GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-def _subject(monitoring: list[tuple[str, str]] = (), **fields: Any) -> Subject:  # type: ignore[assignment]
-    base: dict[str, Any] = {
-        "id": "US1A2B3C4D5E6F78", "first_name": "Ada", "last_name": "Lovelace",
-        "document_overall_validation": "PASSED", "id3_match_status": "MATCH",
-        "id3_pep_sanction_result": "CLEAR", "selfie_liveness_score": 95.0, "fmc_score": 90.0,
-    }  # fmt: skip
-    user = AppUser(**(base | fields))
-    connection = Connection(
-        user_id=user.id, org_id="org", connection_status="CONNECTED", data_sharing_agreed=True
-    )
-    events = [
-        MonitoringEvent(user_id=user.id, kind=kind, status=status, recorded_at=GENERATED)
-        for kind, status in monitoring
-    ]
-    return Subject(user=user, connection=connection, monitoring=events)
 
 
 def _build(subject: Subject) -> dict[str, Any]:
@@ -49,7 +31,9 @@ def _results(data: dict[str, Any]) -> dict[str, str]:
 
 
 def test_everything_passing_is_a_pass() -> None:
-    data = _build(_subject([("PEP", "CLEAR"), ("SANCTION", "CLEAR"), ("ADVERSE_MEDIA", "CLEAR")]))
+    data = _build(
+        make_subject([("PEP", "CLEAR"), ("SANCTION", "CLEAR"), ("ADVERSE_MEDIA", "CLEAR")])
+    )
 
     assert data["verdict"]["result"] == "PASS"
     assert set(_results(data).values()) == {"PASS"}
@@ -72,14 +56,14 @@ def test_each_finding_sets_its_check_and_the_verdict(
     monitoring: list[tuple[str, str]], fields: dict[str, Any], check: str, result: str,
     verdict: str,
 ) -> None:  # fmt: skip
-    data = _build(_subject(monitoring, **fields))
+    data = _build(make_subject(monitoring, **fields))
 
     assert _results(data)[check] == result
     assert data["verdict"]["result"] == verdict
 
 
 def test_the_newest_monitoring_event_of_a_kind_is_current() -> None:
-    subject = _subject([("SANCTION", "CLEAR"), ("SANCTION", "HIT")])  # newest first
+    subject = make_subject([("SANCTION", "CLEAR"), ("SANCTION", "HIT")])  # newest first
 
     data = _build(subject)
 
@@ -95,19 +79,19 @@ def test_the_newest_monitoring_event_of_a_kind_is_current() -> None:
 
 
 def test_input_digest_covers_the_subject_data_only() -> None:
-    one = _build(_subject())
+    one = _build(make_subject())
     other_time = document.build(
-        ReportJob(id="another", template_version="v1"), Org(id="o", name="O"), _subject(),
+        ReportJob(id="another", template_version="v1"), Org(id="o", name="O"), make_subject(),
         datetime(2030, 1, 1, tzinfo=UTC),
     )  # fmt: skip
-    changed = _build(_subject(last_name="Byron"))
+    changed = _build(make_subject(last_name="Byron"))
 
     assert one["meta"]["input_sha256"] == other_time["meta"]["input_sha256"]
     assert one["meta"]["input_sha256"] != changed["meta"]["input_sha256"]
 
 
 def test_long_text_is_truncated_visibly_and_lone_surrogates_replaced() -> None:
-    data = _build(_subject(email="a" * 10_000 + "@example.com", first_name="bad\ud800name"))
+    data = _build(make_subject(email="a" * 10_000 + "@example.com", first_name="bad\ud800name"))
 
     assert data["subject"]["email"].endswith("… [truncated]")
     assert len(data["subject"]["email"]) < 600
@@ -123,7 +107,7 @@ async def _render(renderer: TypstRenderer, data: dict[str, Any]) -> tuple[bytes,
 
 async def test_typst_markup_in_data_renders_literally(renderer: TypstRenderer) -> None:
     hostile = _build(
-        _subject(
+        make_subject(
             first_name='#read("/etc/passwd")',
             last_name='#import "lib.typ": *',
             override_notes="] ) } $ \\ #let x = 1 [unbalanced",
@@ -147,7 +131,7 @@ async def test_hostile_fixture_renders(renderer: TypstRenderer) -> None:
 
 
 async def test_same_input_and_version_give_identical_bytes(renderer: TypstRenderer) -> None:
-    data = _build(_subject([("PEP", "HIT")]))
+    data = _build(make_subject([("PEP", "HIT")]))
 
     first, _ = await _render(renderer, data)
     second, _ = await _render(renderer, data)
@@ -168,6 +152,6 @@ async def test_same_input_and_version_give_identical_bytes(renderer: TypstRender
 def test_full_name_follows_the_scripts_own_order(
     first: str | None, middle: str | None, last: str | None, full: str | None
 ) -> None:
-    data = _build(_subject(first_name=first, middle_name=middle, last_name=last))
+    data = _build(make_subject(first_name=first, middle_name=middle, last_name=last))
 
     assert data["subject"]["full_name"] == full

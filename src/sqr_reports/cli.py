@@ -121,39 +121,35 @@ def _sync(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sqr_reports.app import create_app
 
     base_url = settings.public_url or f"http://{args.host}:{args.port}"
     if args.demo:
         _sync(_demo)(settings, argparse.Namespace(json=False, base_url=base_url))
     print(f"SQR PDF Report API on {base_url} (data in {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_config=uvicorn_log_config(settings.log_level),
-        timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
-    )
+    _run_http(settings, args, create_app(settings))
     return 0
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
     """HTTP only; never migrates. Settings reach uvicorn's processes through the environment."""
+    os.environ["SQR_REPORTS_DATA_DIR"] = str(settings.data_dir)
+    _run_http(settings, args, "sqr_reports.app:create_api_app", factory=True, workers=args.workers)
+    return 0
+
+
+def _run_http(settings: Settings, args: argparse.Namespace, app: Any, **options: Any) -> None:
+    """uvicorn with our log redaction and the same grace period the workers get on SIGTERM."""
     import uvicorn
 
-    os.environ["SQR_REPORTS_DATA_DIR"] = str(settings.data_dir)
     uvicorn.run(
-        "sqr_reports.app:create_api_app",
-        factory=True,
+        app,
         host=args.host,
         port=args.port,
-        workers=args.workers,
         log_config=uvicorn_log_config(settings.log_level),
         timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
+        **options,
     )
-    return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
