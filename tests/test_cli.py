@@ -150,3 +150,22 @@ async def test_demo_prints_working_credentials_and_users(
     assert code == 0
     assert "Client secret" in out
     assert demo["client_secret"] not in out
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before-command", "after-command"])
+def test_data_dir_is_honoured_before_or_after_the_command(
+    tmp_path: Path, before: bool, monkeypatch: pytest.MonkeyPatch, no_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "elsewhere"
+    option = ["--data-dir", str(data_dir)]
+    command = ["org", "create", "Epsilon", "--json"]
+
+    with ThreadPoolExecutor(1) as pool:
+        code = pool.submit(main, option + command if before else command + option).result()
+
+    assert code == 0
+    assert (data_dir / "sqr-reports.db").is_file()
+    assert not (tmp_path / "data").exists()
+    assert json.loads(capsys.readouterr().out)["name"] == "Epsilon"

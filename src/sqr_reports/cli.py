@@ -29,7 +29,7 @@ from sqr_reports.worker.process import run_worker
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    if args.data_dir is not None:
+    if "data_dir" in args:
         settings.data_dir = args.data_dir
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,9 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir", type=Path, default=argparse.SUPPRESS,
         help="data directory (default: $SQR_REPORTS_DATA_DIR or ./data)",
     )  # fmt: skip
+    # SUPPRESS: a subcommand's parser must not overwrite a --data-dir given before it.
     parser = argparse.ArgumentParser(prog="sqr-reports", description=__doc__, parents=[common])
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
