@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -113,3 +115,38 @@ async def test_unexpected_errors_are_500_without_internals(
     body = assert_envelope(response, 500, "INTERNAL_SERVER_ERROR")
     assert "hunter2" not in response.text
     assert body["message"] == "Internal server error"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("path", [JOBS, "/oauth2/token"])
+async def test_oversized_bodies_are_refused_without_being_buffered(
+    http: httpx.AsyncClient, token_a: str, path: str, chunked: bool
+) -> None:
+    body = b'{"userId": "' + b"A" * (1024 * 1024) + b'"}'
+
+    async def stream() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    response = await http.post(
+        path,
+        content=stream() if chunked else body,
+        headers={"Authorization": f"Bearer {token_a}", "Content-Type": "application/json"},
+    )
+
+    assert_envelope(response, 413, "REQUEST_ENTITY_TOO_LARGE")
+
+
+@pytest.mark.parametrize("path", [JOBS, "/oauth2/token"])
+async def test_absurdly_nested_json_is_a_400_not_a_500(
+    http: httpx.AsyncClient, token_a: str, path: str
+) -> None:
+    body = b"[" * 20_000 + b"]" * 20_000
+
+    response = await http.post(
+        path,
+        content=body,
+        headers={"Authorization": f"Bearer {token_a}", "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400

@@ -15,11 +15,14 @@ from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.health.router import router as health_router
+from sqr_reports.http_limits import BodyLimit
 from sqr_reports.reports.router import router as reports_router
 from sqr_reports.storage.router import router as downloads_router
 from sqr_reports.worker.process import run_worker
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
 
 DESCRIPTION = """
 Asynchronously generate and download identity-verification PDF reports for SQR users
@@ -81,6 +84,8 @@ def create_app(
     if container is not None:
         app.state.container = container  # usable without the lifespan (in-process test clients)
     http_errors.install(app)
+    # Every request body here is a few hundred bytes; nobody gets to make us buffer more.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(auth_router)
     app.include_router(reports_router)
     app.include_router(downloads_router)

@@ -96,6 +96,11 @@ class UnsupportedMediaType(AppError):
     default_message = "Content-Type must be application/json"
 
 
+class PayloadTooLarge(AppError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    default_message = "The request body is too large"
+
+
 class RateLimited(AppError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     default_message = "Rate limit exceeded"

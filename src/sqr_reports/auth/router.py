@@ -59,7 +59,7 @@ async def _body_fields(request: Request) -> dict[str, str]:
     if media_type == "application/json":
         try:
             parsed: Any = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
             raise OAuthError("invalid_request", "The body is not valid JSON") from None
         if not isinstance(parsed, dict):
             raise OAuthError("invalid_request", "The body must be a JSON object")
