@@ -95,6 +95,7 @@ async def test_user_import_reports_bad_lines_and_writes_nothing_of_them(
              "data_sharing_agreed": True}]}),
         json.dumps({**good, "id": "USIMPORTED000004", "shoe_size": 44}),
         "",
+        json.dumps({**good, "id": "USIMPORTED000005", "first_name": "nul\u0000byte"}),
     ]  # fmt: skip
     path = tmp_path / "users.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -102,12 +103,13 @@ async def test_user_import_reports_bad_lines_and_writes_nothing_of_them(
     code, out, err = run("user", "import", str(path))
 
     assert code == 1
-    assert "imported 1 user(s), rejected 5 line(s)" in out
-    for number in (2, 3, 4, 5, 6):
+    assert "imported 1 user(s), rejected 6 line(s)" in out
+    for number in (2, 3, 4, 5, 6, 8):
         assert f"line {number}:" in err
     assert "fmc_score" in err
     assert "unknown org_id" in err
     assert "shoe_size" in err
+    assert "NUL" in err
     async with container.sessions() as session:
         stored = (await session.execute(select(AppUser.id))).scalars().all()
     assert stored == ["USIMPORTED000001"]

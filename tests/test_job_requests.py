@@ -150,3 +150,17 @@ async def test_absurdly_nested_json_is_a_400_not_a_500(
     )
 
     assert response.status_code == 400
+
+
+async def test_a_nul_character_in_the_user_id_is_a_400(
+    http: httpx.AsyncClient, container: Container, token_a: str
+) -> None:
+    response = await http.post(
+        JOBS,
+        content=b'{"userId": "US1\\u0000"}',
+        headers={"Authorization": f"Bearer {token_a}", "Content-Type": "application/json"},
+    )
+
+    body = assert_envelope(response, 400, "BAD_REQUEST")
+    assert body["errors"][0]["field"] == "userId"
+    assert await _job_count(container) == 0

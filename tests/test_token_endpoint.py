@@ -205,3 +205,13 @@ async def test_revoked_client_gets_no_token(
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("client_id", ["sqr_\x00nul", "has space", "x" * 65, "ünï"])
+async def test_impossible_client_ids_are_invalid_client(
+    http: httpx.AsyncClient, org_a: ClientCredentials, client_id: str
+) -> None:
+    response = await http.post("/oauth2/token", **_json(org_a, client_id=client_id))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"

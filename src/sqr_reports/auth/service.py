@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,8 @@ from sqr_reports.errors import (
 )
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.models import ORG_ACTIVE
+
+_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ async def grant_token(
     if not request.client_id or not request.client_secret:
         raise OAuthError("invalid_client", "Client authentication failed")
 
+    if not _CLIENT_ID.match(request.client_id):  # never a valid id; costs the same all the same
+        await hasher.verify_async(None, request.client_secret)
+        raise OAuthError("invalid_client", "Client authentication failed")
     found = await repository.get_client_and_org(session, request.client_id)
     stored_hash = found[0].secret_hash if found else None
     # Argon2 runs off the event loop, and runs for unknown clients too (same timing).

@@ -13,9 +13,11 @@ from sqr_reports.reports.models import ReportJob
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    userId: Annotated[str, StringConstraints(min_length=1, max_length=16, strict=True)] = Field(
-        description="The SQR user id of a user connected to your org, e.g. US1A2B3C4D5E6F78."
-    )
+    userId: Annotated[
+        str,
+        # No control characters: an id is printable, and PostgreSQL text cannot hold NUL.
+        StringConstraints(min_length=1, max_length=16, strict=True, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    ] = Field(description="The SQR user id of a user connected to your org, e.g. US1A2B3C4D5E6F78.")
 
 
 class JobAccepted(BaseModel):

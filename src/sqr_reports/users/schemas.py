@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 UserId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
 Short = Annotated[str, StringConstraints(max_length=50)]
@@ -22,9 +29,19 @@ def _aware(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
 
 
-class ConnectionRecord(BaseModel):
+class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL; refusing it here treats SQLite and PostgreSQL alike.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        return value
+
+
+class ConnectionRecord(_Record):
     org_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
     connection_status: Literal["CONNECTED", "REVOKED"]
     data_sharing_agreed: bool
@@ -32,18 +49,14 @@ class ConnectionRecord(BaseModel):
     connection_status_updated_at: Timestamp | None = None
 
 
-class MonitoringRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MonitoringRecord(_Record):
     kind: Literal["PEP", "SANCTION", "ADVERSE_MEDIA"]
     status: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     recorded_at: Timestamp
     detail: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class UserRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserRecord(_Record):
     id: UserId
     first_name: Name | None = None
     middle_name: Name | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.clock import Clock
@@ -35,7 +35,7 @@ async def import_users(session: AsyncSession, clock: Clock, lines: Iterable[str]
         try:
             record = _parse(line)
             async with session.begin_nested():
-                await upsert_user(session, clock, record)
+                await _upsert_or_reject(session, clock, record)
         except RecordRejected as exc:
             result.errors.append((number, str(exc)))
         else:
@@ -52,8 +52,16 @@ def _parse(line: str) -> UserRecord:
             for error in exc.errors(include_url=False, include_input=False)
         )
         raise RecordRejected(problems) from None
-    except json.JSONDecodeError as exc:  # pragma: no cover - pydantic wraps these
-        raise RecordRejected(f"invalid JSON: {exc}") from None
+
+
+async def _upsert_or_reject(session: AsyncSession, clock: Clock, record: UserRecord) -> None:
+    """What the schema lets through the database may still refuse (PostgreSQL takes no NUL
+    characters in text): that line is reported like any other bad line."""
+    try:
+        await upsert_user(session, clock, record)
+    except DBAPIError as exc:
+        reason = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        raise RecordRejected(f"the database refused this record ({reason})") from None
 
 
 async def upsert_user(session: AsyncSession, clock: Clock, record: UserRecord) -> AppUser:
