@@ -164,3 +164,15 @@ async def test_a_nul_character_in_the_user_id_is_a_400(
     body = assert_envelope(response, 400, "BAD_REQUEST")
     assert body["errors"][0]["field"] == "userId"
     assert await _job_count(container) == 0
+
+
+async def test_openapi_documents_the_envelope_not_fastapis_422(http: httpx.AsyncClient) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    job = spec["paths"]["/v1/document/api/{job_id}"]["get"]
+
+    assert "HTTPValidationError" not in str(spec)
+    assert job["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorEnvelope"
+    }
+    assert job["security"] == [{"bearer": []}]
+    assert spec["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"

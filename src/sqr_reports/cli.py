@@ -103,14 +103,18 @@ def _parser() -> argparse.ArgumentParser:
 Command = Callable[[Container, argparse.Namespace], Awaitable[int]]
 
 
-def _sync(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
-    """Run an admin command in one transaction, on a migrated embedded database."""
+def _sync(
+    command: Command, *, always_migrate: bool = False
+) -> Callable[[Settings, argparse.Namespace], int]:
+    """Run an admin command on its own event loop. SQLite (the embedded mode) is migrated
+    first; PostgreSQL only when `always_migrate` (`serve`, which is the embedded mode on any
+    database): the scale-out mode leaves migrations to `sqr-reports migrate`."""
 
     def run(settings: Settings, args: argparse.Namespace) -> int:
         async def go() -> int:
             container = build_container(settings)
             try:
-                if container.embedded_database:
+                if always_migrate or container.embedded_database:
                     await upgrade(container.engine)
                 return await command(container, args)
             finally:
@@ -126,7 +130,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     base_url = settings.public_url or f"http://{args.host}:{args.port}"
     if args.demo:
-        _sync(_demo)(settings, argparse.Namespace(json=False, base_url=base_url))
+        demo_args = argparse.Namespace(json=False, base_url=base_url)
+        _sync(_demo, always_migrate=True)(settings, demo_args)
     print(f"SQR PDF Report API on {base_url} (data in {settings.data_dir.resolve()})", flush=True)
     _run_http(settings, args, create_app(settings))
     return 0

@@ -5,22 +5,68 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from sqr_reports.auth.service import TokenRequest, grant_token
 from sqr_reports.dependencies import ContainerDep, ReadSessionDep
 from sqr_reports.errors import OAuthError
+from sqr_reports.http_errors import error_responses
 
 router = APIRouter(tags=["OAuth Token API"])
 _FIELDS = ("grant_type", "client_id", "client_secret", "scope")
 
 
-@router.post("/oauth2/token", summary="Issue an access token (client credentials)")
-@router.post("/v1/oauth/token", summary="Issue an access token (client credentials, guide path)")
+class TokenRequestBody(BaseModel):
+    """The client-credentials request, as JSON or as a form (or with HTTP Basic credentials)."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = Field(default=None, examples=["read:reports download:reports"])
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int = Field(examples=[3600])
+    scope: str
+
+
+class OAuthErrorBody(BaseModel):
+    error: str = Field(examples=["invalid_client"])
+    error_description: str
+
+
+_TOKEN_DOCS: dict[str, Any] = {
+    "response_model": TokenResponse,
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": TokenRequestBody.model_json_schema()}
+                for media in ("application/json", "application/x-www-form-urlencoded")
+            },
+        }
+    },
+    "responses": {
+        code: {"description": text, "model": OAuthErrorBody}
+        for code, text in {
+            400: "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)",
+            401: "invalid_client: unknown client, wrong secret, or revoked",
+            503: "temporarily_unavailable: the database is down; see Retry-After",
+        }.items()
+    }
+    | error_responses({413: "The request body is over 64 KiB"}),
+}
+
+
+@router.post("/oauth2/token", summary="Issue an access token (client credentials)", **_TOKEN_DOCS)
+@router.post("/v1/oauth/token", summary="Issue an access token (the guide's path)", **_TOKEN_DOCS)
 async def token(request: Request, session: ReadSessionDep, container: ContainerDep) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
     grant = await grant_token(

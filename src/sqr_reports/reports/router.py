@@ -54,7 +54,15 @@ async def create_job(
     principal: Writer,
     session: SessionDep,
     container: ContainerDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes retries safe: the same key and body return the same job.",
+            # Documented only: the service checks it, to answer in the house envelope.
+            json_schema_extra={"pattern": "^[\\x21-\\x7e]{1,255}$"},
+        ),
+    ] = None,
 ) -> JobAccepted:
     """Enqueues an async PDF report generation job for the user; returns 202 at once."""
     body = _parse_body(request.headers.get("Content-Type"), await request.body())

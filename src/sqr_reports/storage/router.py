@@ -21,7 +21,9 @@ router = APIRouter(tags=["Downloads"])
     response_class=FileResponse,
     responses={
         200: {"content": {"application/pdf": {}}, "description": "The report, as an attachment"},
-        **error_responses({403: "The URL was altered or has expired"}),
+        **error_responses(
+            {403: "The URL was altered or has expired", 404: "No such download (S3 backend)"}
+        ),
     },
 )
 async def download(
