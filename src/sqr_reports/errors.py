@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from http import HTTPStatus
 
+#: The envelope's `error` word for each status, spelled once here: Python 3.13 renamed some
+#: `HTTPStatus` members (422 became UNPROCESSABLE_CONTENT), and the API must not change with it.
+_ERROR_WORDS = {
+    HTTPStatus(422): "UNPROCESSABLE_ENTITY",
+    HTTPStatus(413): "REQUEST_ENTITY_TOO_LARGE",
+}
+
+
+def error_word(status: HTTPStatus) -> str:
+    return _ERROR_WORDS.get(status, status.name)
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -28,7 +39,7 @@ class AppError(Exception):
 
     @property
     def error(self) -> str:
-        return self.status.name
+        return error_word(self.status)
 
 
 class ValidationFailed(AppError):
@@ -87,7 +98,7 @@ class Conflict(AppError):
 
 
 class Unprocessable(AppError):
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    status = HTTPStatus(422)
     default_message = "Unprocessable entity"
 
 
@@ -97,7 +108,7 @@ class UnsupportedMediaType(AppError):
 
 
 class PayloadTooLarge(AppError):
-    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    status = HTTPStatus(413)
     default_message = "The request body is too large"
 
 

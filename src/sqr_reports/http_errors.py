@@ -27,6 +27,7 @@ from sqr_reports.errors import (
     OAuthError,
     ServiceUnavailable,
     ValidationFailed,
+    error_word,
 )
 from sqr_reports.storage.local import DOWNLOAD_PATH
 
@@ -49,7 +50,7 @@ _CODES = {
 def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -> dict[str, Any]:
     return {
         "code": status.value,
-        "error": status.name,
+        "error": error_word(status),
         "message": message,
         "timestamp": isoformat_ms(datetime.now(UTC)),
         "path": _public_path(request.url.path),
