@@ -152,7 +152,7 @@ Demo org      {DEMO_ORG_NAME} ({credentials.org_id})
 Client id     {credentials.client_id}
 Client secret {credentials.client_secret}   (shown once; run `sqr-reports demo` for a new one)
 
-Users connected to the demo org:
+Demo users and what their reports show:
 {users}
 
 Try it (bash; needs curl and python3):
