@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 from typing import Any
 
 import httpx
@@ -10,7 +12,7 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 
-from sqr_reports.auth.credentials import SecretHasher
+from sqr_reports.auth.credentials import HasherBusy, SecretHasher
 from sqr_reports.auth.service import revoke_client
 from sqr_reports.container import Container
 from tests.conftest import register_org
@@ -215,3 +217,33 @@ async def test_impossible_client_ids_are_invalid_client(
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+async def test_a_full_verification_queue_turns_callers_away_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hasher = SecretHasher(time_cost=1, memory_kib=1024, parallelism=1, concurrent=1, max_waiting=1)
+    release = threading.Event()
+    monkeypatch.setattr(hasher, "verify", lambda *_: release.wait(10))
+    running = [asyncio.create_task(hasher.verify_async(None, "s")) for _ in range(2)]
+    await asyncio.sleep(0.05)  # one verifying, one waiting: the queue is full
+
+    with pytest.raises(HasherBusy):
+        await hasher.verify_async(None, "s")
+    release.set()
+
+    assert await asyncio.gather(*running) == [True, True]
+    assert await hasher.verify_async(None, "s") is True  # room again
+
+
+async def test_an_overloaded_token_endpoint_answers_503_with_retry_after(
+    http: httpx.AsyncClient, container: Container, org_a: ClientCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(container.hasher, "_max_pending", 0)
+
+    response = await http.post("/oauth2/token", **_json(org_a))
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"] == "temporarily_unavailable"

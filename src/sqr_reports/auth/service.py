@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.auth import repository, scopes
-from sqr_reports.auth.credentials import SecretHasher, new_client_id, new_client_secret
+from sqr_reports.auth.credentials import (
+    HasherBusy,
+    SecretHasher,
+    new_client_id,
+    new_client_secret,
+)
 from sqr_reports.auth.models import CLIENT_ACTIVE, CLIENT_REVOKED, ApiClient
 from sqr_reports.auth.tokens import InvalidToken, TokenCodec
 from sqr_reports.clock import Clock
@@ -65,12 +71,12 @@ async def grant_token(
         raise OAuthError("invalid_client", "Client authentication failed")
 
     if not _CLIENT_ID.match(request.client_id):  # never a valid id; costs the same all the same
-        await hasher.verify_async(None, request.client_secret)
+        await _verify(hasher, None, request.client_secret)
         raise OAuthError("invalid_client", "Client authentication failed")
     found = await repository.get_client_and_org(session, request.client_id)
     stored_hash = found[0].secret_hash if found else None
     # Argon2 runs off the event loop, and runs for unknown clients too (same timing).
-    secret_ok = await hasher.verify_async(stored_hash, request.client_secret)
+    secret_ok = await _verify(hasher, stored_hash, request.client_secret)
     if found is None or not secret_ok:
         raise OAuthError("invalid_client", "Client authentication failed")
     client, org = found
@@ -82,6 +88,19 @@ async def grant_token(
         client_id=client.client_id, org_id=client.org_id, scopes=granted, now=clock.now()
     )
     return TokenGrant(access_token=token, expires_in=codec.ttl, scope=" ".join(granted))
+
+
+async def _verify(hasher: SecretHasher, stored_hash: str | None, secret: str) -> bool:
+    try:
+        return await hasher.verify_async(stored_hash, secret)
+    except HasherBusy:
+        failure = OAuthError(
+            "temporarily_unavailable",
+            "Too many token requests at once; retry shortly",
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+        failure.headers["Retry-After"] = "1"
+        raise failure from None
 
 
 def _granted_scopes(client: ApiClient, requested: str | None) -> list[str]:
