@@ -22,20 +22,21 @@ from sqr_reports.storage.s3 import S3BlobStore
 from sqr_reports.worker.runner import Worker
 from tests.conftest import make_settings
 from tests.support import Api, MovableClock
-from tests.test_s3_store import REGION, S3_ENDPOINT, _raw_client, requires_localstack
+from tests.test_s3_store import (
+    REGION,
+    S3_ENDPOINT,
+    _raw_client,
+    requires_localstack,
+    temporary_bucket,
+)
 
 pytestmark = requires_localstack
 
 
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
-    client = _raw_client()
-    name = f"sqr-reports-flow-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    yield name
-    for item in client.list_objects_v2(Bucket=name).get("Contents", []):
-        client.delete_object(Bucket=name, Key=item["Key"])
-    client.delete_bucket(Bucket=name)
+    with temporary_bucket("sqr-reports-flow") as name:
+        yield name
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ it after `scripts/localstack.sh`) and are skipped with a reason otherwise.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import time
@@ -319,17 +320,24 @@ def _raw_client(secret: str = LOCALSTACK_SECRET) -> S3Client:
     )
 
 
+@contextlib.contextmanager
+def temporary_bucket(prefix: str) -> Iterator[str]:
+    """A LocalStack bucket of our own, emptied and removed afterwards."""
+    client = _raw_client()
+    bucket = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield bucket
+    finally:
+        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+
+
 @pytest.fixture(scope="module")
 def localstack_bucket() -> Iterator[str]:
-    """A bucket of our own for this run, emptied and removed afterwards."""
-    client = _raw_client()
-    bucket = f"sqr-reports-test-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    yield bucket
-    listing = client.list_objects_v2(Bucket=bucket)
-    for item in listing.get("Contents", []):
-        client.delete_object(Bucket=bucket, Key=item["Key"])
-    client.delete_bucket(Bucket=bucket)
+    with temporary_bucket("sqr-reports-test") as bucket:
+        yield bucket
 
 
 @pytest.fixture(scope="module")

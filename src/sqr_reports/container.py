@@ -64,8 +64,9 @@ class Container:
 
     def new_listener(self) -> JobListener | None:
         """On PostgreSQL, a listener that wakes this process's workers for other processes' jobs."""
-        url = self.settings.resolved_database_url()
-        return None if is_sqlite(url) else JobListener(url, self.wakeup)
+        if self.embedded_database:
+            return None
+        return JobListener(self.settings.resolved_database_url(), self.wakeup)
 
     async def close(self) -> None:
         await self.renderer.close()
@@ -81,7 +82,8 @@ def build_container(
     settings: Settings, clock: Clock | None = None, renderer: TypstRenderer | None = None
 ) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engines = create_engines(settings.resolved_database_url())
+    database_url = settings.resolved_database_url()
+    engines = create_engines(database_url)
 
     class AppSession(Session):
         """A session class of this container's own, so its events stay its own."""
@@ -110,7 +112,7 @@ def build_container(
         # An injected clock (tests) rules everything; otherwise PostgreSQL's clock rules the queue.
         db_clock=(
             ProcessClock(clock or SystemClock())
-            if clock is not None or is_sqlite(settings.resolved_database_url())
+            if clock is not None or is_sqlite(database_url)
             else DatabaseClock()
         ),
         codec=TokenCodec(

@@ -134,7 +134,6 @@ class TypstRenderer:
         templates_dir: Path = typst_process.TEMPLATES_DIR,
     ):
         self._timeout = timeout_seconds
-        self._templates_dir = templates_dir
         # Stands in for Typst's package folders in every child: nothing to import from.
         self._empty = Path(tempfile.mkdtemp(prefix="sqr-render-no-packages-"))
         self._slots = [
@@ -142,11 +141,13 @@ class TypstRenderer:
             for _ in range(processes)
         ]
         self._idle: asyncio.Queue[_Slot] | None = None
+        # Read once: templates ship with the code, and a render should not list a directory.
+        self._versions = sorted(
+            path.name for path in templates_dir.iterdir() if (path / "report.typ").is_file()
+        )
 
     def template_versions(self) -> list[str]:
-        return sorted(
-            path.name for path in self._templates_dir.iterdir() if (path / "report.typ").is_file()
-        )
+        return list(self._versions)
 
     def process_ids(self) -> list[int]:
         """The ids of the live render processes (for monitoring, tests and the benchmark)."""
@@ -159,7 +160,7 @@ class TypstRenderer:
     async def render(
         self, template_version: str, data: Mapping[str, Any], generated_at: datetime
     ) -> RenderedReport:
-        if template_version not in self.template_versions():
+        if template_version not in self._versions:
             raise RenderFailed(f"unknown template version {template_version!r}")
         request = (template_version, json.dumps(data, ensure_ascii=False), generated_at.timestamp())
         idle = self._idle_slots()

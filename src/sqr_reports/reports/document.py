@@ -135,7 +135,7 @@ def input_digest(body: dict[str, Any]) -> str:
 def _checks(body: dict[str, Any], current: Sequence[MonitoringEvent]) -> list[dict[str, str]]:
     verification = body["verification"]
     flags = {event.kind: _norm(event.status) or "" for event in current}
-    pep_sanctions = _screening_result(verification, body["screening"], flags)
+    pep_sanctions = _screening_result(body["screening"], flags)
     adverse = flags.get("ADVERSE_MEDIA")
     return [
         _check("document", "Identity document",
@@ -153,9 +153,7 @@ def _checks(body: dict[str, Any], current: Sequence[MonitoringEvent]) -> list[di
     ]  # fmt: skip
 
 
-def _screening_result(
-    verification: dict[str, Any], screening: dict[str, Any], flags: dict[str, str]
-) -> dict[str, str]:
+def _screening_result(screening: dict[str, Any], flags: dict[str, str]) -> dict[str, str]:
     id3 = _norm(screening["id3_pep_sanction_result"])
     check = ("pep_sanctions", "PEP & sanctions")
     if flags.get("SANCTION") in _HITS:

@@ -128,9 +128,9 @@ async def release(session: AsyncSession, claim: Claim, now: datetime) -> bool:
     return released
 
 
-async def purge_expired_idempotency_keys(session: AsyncSession, now: datetime) -> int:
+async def purge_expired_idempotency_keys(session: AsyncSession, now: datetime) -> None:
     """Housekeeping the workers do between jobs: keys past their lifetime are forgotten."""
-    return await repository.purge_idempotency_keys(session, now - IDEMPOTENCY_KEY_TTL)
+    await repository.purge_idempotency_keys(session, now - IDEMPOTENCY_KEY_TTL)
 
 
 async def reap_expired_leases(

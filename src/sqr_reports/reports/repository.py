@@ -18,18 +18,13 @@ async def add(session: AsyncSession, *rows: ReportJob | IdempotencyKey) -> None:
     await session.flush()
 
 
-async def delete(session: AsyncSession, row: IdempotencyKey) -> None:
+async def delete_idempotency_key(session: AsyncSession, row: IdempotencyKey) -> None:
     await session.delete(row)
     await session.flush()
 
 
-async def purge_idempotency_keys(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(
-        sa_delete(IdempotencyKey)
-        .where(IdempotencyKey.created_at < older_than)
-        .returning(IdempotencyKey.key)
-    )
-    return len(result.all())
+async def purge_idempotency_keys(session: AsyncSession, older_than: datetime) -> None:
+    await session.execute(sa_delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than))
 
 
 async def get_for_org(session: AsyncSession, org_id: str, job_id: str) -> ReportJob | None:

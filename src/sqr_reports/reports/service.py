@@ -111,7 +111,7 @@ async def _replay(
     if stored is None:
         return None
     if stored.created_at < now - IDEMPOTENCY_KEY_TTL:
-        await repository.delete(session, stored)  # expired: the key starts afresh
+        await repository.delete_idempotency_key(session, stored)  # expired: the key starts afresh
         return None
     if stored.request_sha256 != fingerprint:
         raise Unprocessable("This Idempotency-Key was already used with a different request body")
