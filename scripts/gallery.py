@@ -30,9 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports import demo
 from sqr_reports.auth.credentials import SecretHasher
+from sqr_reports.config import VerdictPolicy
 from sqr_reports.db.engine import create_engine
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.orgs import repository as orgs
+from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
@@ -46,6 +48,16 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 EXTRA_FIXTURES = {
     "hostile": "Hostile input (fixture): markup, bidi overrides, emoji and 500-character fields",
 }
+DEFAULT_POLICY = AppliedPolicy(DEFAULT_VERSION, VerdictPolicy())
+#: A demo subject judged under a strict org policy instead of the deployment default.
+STRICT = (
+    demo.USERS[0][1]["id"],
+    "Strict org policy: the clean-pass subject under thresholds of 95, verifications at most "
+    "365 days old and a minimum age of 21",
+    AppliedPolicy(3, VerdictPolicy(liveness_threshold=95, face_match_threshold=95,
+                                   refer_floor=60, max_verification_age_days=365,
+                                   minimum_age=21, minor_outcome="FAIL")),
+)  # fmt: skip
 
 
 class FixedClock:
@@ -80,13 +92,19 @@ async def demo_reports(version: str) -> list[tuple[str, str, dict[str, Any] | No
             async with sessions() as session:
                 org = await orgs.get(session, credentials.org_id)
                 assert org is not None
-                return [await _one(session, org, user, version) for user in credentials.users]
+                reports = [
+                    await _one(session, org, user, version, DEFAULT_POLICY)
+                    for user in credentials.users
+                ]
+                user_id, outcome, policy = STRICT
+                strict = demo.DemoUser(user_id, "", outcome)
+                return [*reports, await _one(session, org, strict, version, policy)]
         finally:
             await engine.dispose()
 
 
 async def _one(
-    session: AsyncSession, org: Any, user: demo.DemoUser, version: str
+    session: AsyncSession, org: Any, user: demo.DemoUser, version: str, policy: AppliedPolicy
 ) -> tuple[str, str, dict[str, Any] | None, str]:
     try:
         subject = await load_subject(session, user.id, org.id)
@@ -94,7 +112,8 @@ async def _one(
         code = "USER_NOT_CONNECTED" if isinstance(exc, UserNotConnected) else "USER_NOT_FOUND"
         return slug(user.outcome), user.outcome, None, f"No report: the job fails with {code}."
     job = ReportJob(id=str(uuid.uuid5(uuid.NAMESPACE_URL, user.id)), template_version=version)
-    return slug(user.outcome), user.outcome, document.build(job, org, subject, NOW), ""
+    data = document.build(job, org, subject, NOW, policy)
+    return slug(user.outcome), user.outcome, data, ""
 
 
 def fixture_reports(version: str) -> list[tuple[str, str, dict[str, Any] | None, str]]:

@@ -4,7 +4,8 @@ SQR_REPORTS_TEST_DATABASE_URL is set), the real renderer, and the app in process
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.app import create_app
 from sqr_reports.auth import service as auth
+from sqr_reports.cli import main
 from sqr_reports.config import AuthSettings, Settings, WorkerSettings
 from sqr_reports.container import Container, build_container, build_renderer
 from sqr_reports.db.engine import create_engine
@@ -195,3 +197,25 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SQR_REPORTS_") and name != "SQR_REPORTS_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], no_env: None,
+) -> Run:  # fmt: skip
+    """Run the CLI against the test database; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("SQR_REPORTS_DATABASE_URL", settings.resolved_database_url())
+    monkeypatch.setenv("SQR_REPORTS_AUTH__ARGON2_MEMORY_KIB", "1024")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        # In a thread of its own: the CLI runs its own event loop, as from a shell.
+        with ThreadPoolExecutor(1) as pool:
+            code = pool.submit(main, [*args, "--data-dir", str(settings.data_dir)]).result()
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke

@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from sqr_reports.auth import scopes
+from sqr_reports.config import VerdictPolicy
+from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
 from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
 from sqr_reports.users.service import Subject
 
+MonitoringSpec = tuple[str, str] | tuple[str, str, str | None]
 #: The fixed report time of the report-content tests.
 GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-MonitoringSpec = tuple[str, str] | tuple[str, str, str | None]
+#: The deployment's default verdict policy, as a job records it.
+DEFAULT_POLICY = AppliedPolicy(DEFAULT_VERSION, VerdictPolicy())
+#: Every monitoring kind clear: with `make_subject`'s defaults, a subject that passes.
+ALL_CLEAR: tuple[MonitoringSpec, ...] = (
+    ("PEP", "CLEAR"), ("SANCTION", "CLEAR"), ("ADVERSE_MEDIA", "CLEAR"),
+)  # fmt: skip
 
 
 def make_subject(monitoring: Sequence[MonitoringSpec] = (), **fields: Any) -> Subject:
@@ -26,8 +32,10 @@ def make_subject(monitoring: Sequence[MonitoringSpec] = (), **fields: Any) -> Su
     `monitoring` is (kind, status[, detail]) events, newest first."""
     base: dict[str, Any] = {
         "id": "US1A2B3C4D5E6F78", "first_name": "Ada", "last_name": "Lovelace",
+        "dob": date(1990, 12, 10), "created_at": GENERATED - timedelta(days=30),
         "document_overall_validation": "PASSED", "id3_match_status": "MATCH",
         "id3_pep_sanction_result": "CLEAR", "selfie_liveness_score": 95.0, "fmc_score": 90.0,
+        "high_level_result": "PASS", "registration_status": "active",
     }  # fmt: skip
     user = AppUser(**(base | fields))
     connection = Connection(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,31 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from sqr_reports.cli import main
-from sqr_reports.config import Settings
 from sqr_reports.container import Container
 from sqr_reports.users.models import AppUser
+from tests.conftest import Run
 from tests.support import Api, ClientCredentials
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(
-    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], no_env: None,
-) -> Run:  # fmt: skip
-    """Run the CLI against the test database; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("SQR_REPORTS_DATABASE_URL", settings.resolved_database_url())
-    monkeypatch.setenv("SQR_REPORTS_AUTH__ARGON2_MEMORY_KIB", "1024")
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        # In a thread of its own: the CLI runs its own event loop, as from a shell.
-        with ThreadPoolExecutor(1) as pool:
-            code = pool.submit(main, [*args, "--data-dir", str(settings.data_dir)]).result()
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
 
 
 async def test_org_and_client_create_give_working_credentials(

@@ -26,7 +26,7 @@ from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.service import Subject
-from tests.support import GENERATED, make_subject
+from tests.support import DEFAULT_POLICY, GENERATED, make_subject
 
 VERSIONS = ["v1", "v2"]
 HOSTILE = '#read("/etc/passwd") #import "lib.typ": * ] ) } $ \\ [unbalanced <x> @y'
@@ -35,7 +35,8 @@ _INVISIBLE = re.compile("[\u200b\u2068\u2069]")
 
 def _data(version: str, subject: Subject | None = None, org: str = "Org Ltd") -> dict[str, Any]:
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version=version)
-    return document.build(job, Org(id="org", name=org), subject or make_subject(), GENERATED)
+    subject = subject or make_subject()
+    return document.build(job, Org(id="org", name=org), subject, GENERATED, DEFAULT_POLICY)
 
 
 def _every_text_field(value: str) -> Subject:

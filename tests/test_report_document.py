@@ -16,14 +16,14 @@ from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.service import Subject
-from tests.support import GENERATED, make_subject
+from tests.support import ALL_CLEAR, DEFAULT_POLICY, GENERATED, make_subject
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report_data"
 
 
 def _build(subject: Subject) -> dict[str, Any]:
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version="v1")
-    return document.build(job, Org(id="org", name="Org Ltd"), subject, GENERATED)
+    return document.build(job, Org(id="org", name="Org Ltd"), subject, GENERATED, DEFAULT_POLICY)
 
 
 def _results(data: dict[str, Any]) -> dict[str, str]:
@@ -31,9 +31,7 @@ def _results(data: dict[str, Any]) -> dict[str, str]:
 
 
 def test_everything_passing_is_a_pass() -> None:
-    data = _build(
-        make_subject([("PEP", "CLEAR"), ("SANCTION", "CLEAR"), ("ADVERSE_MEDIA", "CLEAR")])
-    )
+    data = _build(make_subject(ALL_CLEAR))
 
     assert data["verdict"]["result"] == "PASS"
     assert set(_results(data).values()) == {"PASS"}
@@ -42,8 +40,8 @@ def test_everything_passing_is_a_pass() -> None:
 @pytest.mark.parametrize(
     ("monitoring", "fields", "check", "result", "verdict"),
     [
-        ([("SANCTION", "HIT")], {}, "PEP & sanctions", "FAIL", "FAIL"),
-        ([("PEP", "HIT")], {}, "PEP & sanctions", "REFER", "REFER"),
+        ([("SANCTION", "HIT")], {}, "Sanctions", "FAIL", "FAIL"),
+        ([("PEP", "HIT")], {}, "PEP", "REFER", "REFER"),
         ([("ADVERSE_MEDIA", "hit")], {}, "Adverse media", "REFER", "REFER"),
         ([], {"fmc_score": 41.5}, "Face match", "FAIL", "FAIL"),
         ([], {"fmc_score": 71.0}, "Face match", "REFER", "REFER"),
@@ -56,7 +54,9 @@ def test_each_finding_sets_its_check_and_the_verdict(
     monitoring: list[tuple[str, str]], fields: dict[str, Any], check: str, result: str,
     verdict: str,
 ) -> None:  # fmt: skip
-    data = _build(make_subject(monitoring, **fields))
+    kinds = {kind for kind, _ in monitoring}
+    others = [spec for spec in ALL_CLEAR if spec[0] not in kinds]
+    data = _build(make_subject([*monitoring, *others], **fields))
 
     assert _results(data)[check] == result
     assert data["verdict"]["result"] == verdict
@@ -72,7 +72,9 @@ def test_the_newest_monitoring_event_of_a_kind_is_current() -> None:
             "kind": "SANCTION",
             "status": "CLEAR",
             "hit": False,
+            "outcome": "PASS",
             "recorded_at": "2026-11-28T12:00:00.000Z",
+            "since": "2026-11-28T12:00:00.000Z",
         }
     ]
     assert len(data["screening"]["history"]) == 2
@@ -82,7 +84,7 @@ def test_input_digest_covers_the_subject_data_only() -> None:
     one = _build(make_subject())
     other_time = document.build(
         ReportJob(id="another", template_version="v1"), Org(id="o", name="O"), make_subject(),
-        datetime(2030, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, tzinfo=UTC), DEFAULT_POLICY,
     )  # fmt: skip
     changed = _build(make_subject(last_name="Byron"))
 

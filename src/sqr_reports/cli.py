@@ -19,9 +19,11 @@ from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.demo import DemoCredentials, seed, walkthrough
-from sqr_reports.errors import AppError
+from sqr_reports.errors import AppError, NotFound
 from sqr_reports.logs import uvicorn_log_config
+from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.service import create_org
+from sqr_reports.policies import service as policies
 from sqr_reports.users.service import import_users
 from sqr_reports.worker.process import run_worker
 
@@ -87,6 +89,30 @@ def _parser() -> argparse.ArgumentParser:
     client_revoke = client.add_parser("revoke", parents=[common], help="revoke a client")
     client_revoke.add_argument("client_id")
     client_revoke.set_defaults(handler=_sync(_client_revoke))
+
+    policy = commands.add_parser("policy", help="verdict policies").add_subparsers(required=True)
+    policy_show = policy.add_parser("show", parents=[common], help="an org's verdict policy")
+    policy_show.add_argument("--org", required=True, dest="org_id")
+    policy_show.add_argument("--json", action="store_true")
+    policy_show.set_defaults(handler=_sync(_policy_show))
+    policy_set = policy.add_parser(
+        "set", parents=[common], help="set an org's verdict policy (a new version)"
+    )
+    policy_set.add_argument("--org", required=True, dest="org_id")
+    for name, help_text in _POLICY_OPTIONS.items():
+        kind = (
+            str
+            if name == "minor_outcome"
+            else float
+            if "threshold" in name or "floor" in name
+            else int
+        )
+        choices = ("REFER", "FAIL") if name == "minor_outcome" else None
+        policy_set.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=kind, choices=choices, help=help_text
+        )
+    policy_set.add_argument("--json", action="store_true")
+    policy_set.set_defaults(handler=_sync(_policy_set))
 
     user = commands.add_parser("user", help="SQR users").add_subparsers(required=True)
     user_import = user.add_parser("import", parents=[common], help="import users (JSON Lines)")
@@ -214,6 +240,44 @@ async def _client_revoke(container: Container, args: argparse.Namespace) -> int:
         client = await auth.revoke_client(session, container.clock, args.client_id)
     print(f"client {client.client_id} revoked")
     return 0
+
+
+_POLICY_OPTIONS = {
+    "liveness_threshold": "selfie liveness score that passes (0-100)",
+    "face_match_threshold": "face-match score that passes (0-100)",
+    "refer_floor": "scores from here up to a threshold are referred, below it fail (0-100)",
+    "max_verification_age_days": "days a verification stays current before it is referred",
+    "minimum_age": "youngest age the org onboards",
+    "minor_outcome": "what a subject under the minimum age gets",
+}
+
+
+async def _policy_show(container: Container, args: argparse.Namespace) -> int:
+    async with container.read_sessions() as session:
+        if await orgs.get(session, args.org_id) is None:
+            raise NotFound(f"No org with id {args.org_id}")
+        applied = await policies.current(session, args.org_id, container.settings.verdict)
+    _emit_policy(args, applied)
+    return 0
+
+
+async def _policy_set(container: Container, args: argparse.Namespace) -> int:
+    changes = {name: getattr(args, name) for name in _POLICY_OPTIONS}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    async with container.sessions.begin() as session:
+        applied, changed = await policies.set_policy(
+            session, container.clock, args.org_id, container.settings.verdict, changes
+        )
+    if not changed and not args.json:
+        print("unchanged: the policy already has these values")
+    _emit_policy(args, applied)
+    return 0
+
+
+def _emit_policy(args: argparse.Namespace, applied: policies.AppliedPolicy) -> None:
+    record = {"org_id": args.org_id, **policies.describe(applied)}
+    text = "\n".join(f"{k:<27}{v if v is not None else '-'}" for k, v in record.items())
+    _emit(args.json, record, text)
 
 
 async def _user_import(container: Container, args: argparse.Namespace) -> int:

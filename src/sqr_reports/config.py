@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,35 @@ class RenderSettings(BaseModel):
     template_version: str = "v2"
 
 
+class VerdictPolicy(BaseModel):
+    """A relying party's risk appetite: the values the report's verdict is judged against.
+
+    The deployment's default applies to every org without a policy of its own
+    (`sqr-reports policy set`); each job keeps a copy of the policy it was judged under.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Selfie liveness score (0-100) at or above which the check passes.
+    liveness_threshold: float = Field(default=80.0, ge=0, le=100, allow_inf_nan=False)
+    #: Face-match confidence (0-100) at or above which the check passes.
+    face_match_threshold: float = Field(default=80.0, ge=0, le=100, allow_inf_nan=False)
+    #: A score from this floor up to its threshold is referred; below it, it fails.
+    refer_floor: float = Field(default=50.0, ge=0, le=100, allow_inf_nan=False)
+    #: How many days an identity verification stays current before it needs refreshing.
+    max_verification_age_days: int = Field(default=730, ge=1, le=36500)
+    #: The youngest age the org may onboard; a younger subject gets `minor_outcome`.
+    minimum_age: int = Field(default=18, ge=0, le=120)
+    #: What a subject under the minimum age gets: a manual review or a failure.
+    minor_outcome: Literal["REFER", "FAIL"] = "REFER"
+
+    @model_validator(mode="after")
+    def _floor_below_thresholds(self) -> VerdictPolicy:
+        if self.refer_floor > min(self.liveness_threshold, self.face_match_threshold):
+            raise ValueError("refer_floor must not exceed the liveness or face-match threshold")
+        return self
+
+
 class RateLimitSettings(BaseModel):
     creations_per_window: int = Field(default=10, ge=1)
     window_seconds: int = Field(default=600, ge=1)
@@ -102,6 +131,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    #: The verdict policy of every org that has none of its own.
+    verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

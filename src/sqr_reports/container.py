@@ -135,6 +135,7 @@ def build_container(
             template_version=settings.render.template_version,
             max_attempts=settings.worker.max_attempts,
             rate_limit=settings.rate_limit,
+            verdict_default=settings.verdict,
         ),
     )
 

@@ -4,6 +4,7 @@ at once. Running it again keeps the same ids and gives the demo client a new sec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,14 +115,54 @@ USERS: list[tuple[str, dict[str, Any]]] = [
         "created_at": "2025-07-07T02:00:00Z", **_VERIFIED,
         "connections": _connected("2025-07-08T03:00:00Z"), "monitoring": _clear(),
     }),
-    ("Arabic name, minor with a guardian: clean pass", {
+    ("Arabic name, minor (17) with a guardian: referred, under the minimum age of 18", {
         "id": "US8A1R2B3I4C5N6M", "first_name": "ليلى", "last_name": "حداد",
         "email": "layla.haddad@example.ae", "dob": "2009-05-14", "city": "Dubai",
         "country": "AE", "guardian_name": "Karim Haddad", "guardian_dob": "1979-12-02",
         "created_at": "2025-08-01T13:00:00Z", **_VERIFIED,
         "connections": _connected("2025-08-02T10:00:00Z"), "monitoring": _clear(),
     }),
+    ("Sanctions screening errored: referred for re-screening", {
+        "id": "US1E2R3R4O5R6S7X", "first_name": "Noah", "last_name": "Fischer",
+        "email": "noah.fischer@example.ch", "dob": "1985-10-02", "city": "Zürich",
+        "country": "CH", "created_at": "2025-09-15T08:30:00Z", **_VERIFIED,
+        "connections": _connected("2025-09-16T08:00:00Z"),
+        "monitoring": [*_clear("2026-10-01T06:00:00Z")[::2],
+                       {"kind": "SANCTION", "status": "ERROR", "detail": "Provider timed out",
+                        "recorded_at": "2026-11-20T06:00:00Z"}],
+    }),
+    ("Verified three years ago: referred for a refreshed verification", {
+        "id": "US7O8L9D1V2E3R4F", "first_name": "Chloé", "last_name": "Lefèvre",
+        "email": "chloe.lefevre@example.fr", "dob": "1979-03-08", "city": "Lyon",
+        "country": "FR", "created_at": "2023-10-02T09:00:00Z", **_VERIFIED,
+        "connections": _connected("2023-10-03T09:00:00Z"),
+        "monitoring": [*_clear("2026-11-01T06:00:00Z"), *_clear("2024-04-03T06:00:00Z")],
+    }),
 ]  # fmt: skip
+
+#: The day the demo data above was written for: seeding shifts every date by the time since,
+#: so the demo subjects keep their ages (a minor stays 17) and their verifications stay as
+#: recent as written, whenever the demo is run.
+DEMO_EPOCH = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+_DATES = ("dob", "guardian_dob")
+_TIMES = ("created_at", "connected_at", "connection_status_updated_at", "recorded_at")
+
+
+def _shifted(value: Any, delta: timedelta) -> Any:
+    """`value` with every demo date and timestamp moved by `delta`."""
+    if isinstance(value, list):
+        return [_shifted(item, delta) for item in value]
+    if not isinstance(value, dict):
+        return value
+    moved = {key: _shifted(item, delta) for key, item in value.items()}
+    for key in _DATES:
+        if isinstance(moved.get(key), str):
+            moved[key] = (date.fromisoformat(moved[key]) + delta).isoformat()
+    for key in _TIMES:
+        if isinstance(moved.get(key), str):
+            at = datetime.fromisoformat(moved[key]) + delta
+            moved[key] = at.isoformat()
+    return moved
 
 
 async def seed(session: AsyncSession, hasher: SecretHasher, clock: Clock) -> DemoCredentials:
@@ -135,8 +176,9 @@ async def seed(session: AsyncSession, hasher: SecretHasher, clock: Clock) -> Dem
     else:
         secret = await rotate_secret(session, hasher, DEMO_CLIENT_ID)
     users = []
+    delta = timedelta(days=(clock.now() - DEMO_EPOCH).days)
     for outcome, fields in USERS:
-        record = UserRecord.model_validate(fields)
+        record = UserRecord.model_validate(_shifted(fields, delta))
         await upsert_user(session, clock, record)
         name = " ".join(p for p in (record.first_name, record.last_name) if p)
         users.append(DemoUser(id=record.id, name=name, outcome=outcome))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from pydantic import ValidationError
+
 #: The envelope's `error` word for each status, spelled once here: Python 3.13 renamed some
 #: `HTTPStatus` members (422 became UNPROCESSABLE_CONTENT), and the API must not change with it.
 _ERROR_WORDS = {
@@ -19,6 +21,14 @@ _ERROR_WORDS = {
 
 def error_word(status: HTTPStatus) -> str:
     return _ERROR_WORDS.get(status, status.name)
+
+
+def validation_problems(exc: ValidationError, whole: str = "value") -> str:
+    """A pydantic error as one line for an operator: 'minimum_age: Input should be ...'."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or whole}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from sqr_reports.auth.models import ApiClient
 from sqr_reports.db.base import Base
 from sqr_reports.orgs.models import Org
+from sqr_reports.policies.models import OrgVerdictPolicy
 from sqr_reports.reports.models import IdempotencyKey, ReportJob
 from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
 
@@ -15,6 +16,7 @@ __all__ = [
     "IdempotencyKey",
     "MonitoringEvent",
     "Org",
+    "OrgVerdictPolicy",
     "ReportJob",
     "metadata",
 ]

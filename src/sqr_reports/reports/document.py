@@ -1,6 +1,8 @@
 """The report's content: what a subject's data means, as data for the template.
 
-The verdict logic lives here, in Python, so it is tested as code; templates only lay it out.
+The judgement lives in Python (`verdict.py`, `decisions.py`), so it is tested as code;
+templates only lay it out. The data carries the verdict, the checks with their reasons, next
+actions and dates, the flags page 1 raises and the policy applied.
 One data shape serves every template version: a version ignores the keys it does not know (v1
 predates the check `id`, the screening `hit` flags and `score_refer_floor`).
 
@@ -20,29 +22,27 @@ from typing import Any
 
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.orgs.models import Org
+from sqr_reports.policies.service import AppliedPolicy
+from sqr_reports.reports import decisions, verdict
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.models import MONITORING_KINDS, MonitoringEvent
 from sqr_reports.users.service import Subject
 
-PASS, REFER, FAIL, NOT_RUN = "PASS", "REFER", "FAIL", "NOT_RUN"
-LIVENESS_THRESHOLD = 80.0
-FACE_MATCH_THRESHOLD = 80.0
-REFER_FLOOR = 50.0  # a score between this and the threshold is referred, below it fails
 MAX_TEXT = 500
 #: The members of the report data that `meta.input_sha256` covers (everything about the subject).
 DIGEST_KEYS = ("subject", "verification", "screening", "connection", "guardian")
 
-_PASSING = {"PASS", "PASSED", "VALID", "VALIDATED", "APPROVED", "MATCH", "MATCHED", "CLEAR", "OK"}
-_FAILING = {"FAIL", "FAILED", "INVALID", "REJECTED", "NO_MATCH", "NOMATCH", "DECLINED"}
 _CJK_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af·・]+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_HITS = {"HIT", "MATCH", "POSITIVE", "CONFIRMED", "POTENTIAL_MATCH"}
 
 
-def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) -> dict[str, Any]:
-    """The template's input (schema: `rendering/templates/<version>/README.md`)."""
+def build(
+    job: ReportJob, org: Org, subject: Subject, generated_at: datetime, policy: AppliedPolicy
+) -> dict[str, Any]:
+    """The template's input: the subject's data, judged under `policy` at `generated_at`."""
     user, connection = subject.user, subject.connection
     current = _current_flags(subject.monitoring)
+    judgement = verdict.judge(subject, current, policy.values, generated_at)
     body: dict[str, Any] = {
         "subject": {
             "id": user.id,
@@ -69,10 +69,10 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
             "gbg_high_level_result": _text(user.gbg_high_level_result),
             "id3_match_status": _text(user.id3_match_status),
             "selfie_liveness_score": _score(user.selfie_liveness_score),
-            "liveness_threshold": LIVENESS_THRESHOLD,
+            "liveness_threshold": policy.values.liveness_threshold,
             "fmc_score": _score(user.fmc_score),
-            "face_match_threshold": FACE_MATCH_THRESHOLD,
-            "score_refer_floor": REFER_FLOOR,
+            "face_match_threshold": policy.values.face_match_threshold,
+            "score_refer_floor": policy.values.refer_floor,
             "override_status": _text(user.override_status),
             "override_notes": _text(user.override_notes),
         },
@@ -83,7 +83,9 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
                     "kind": e.kind,
                     "status": _text(e.status),
                     "hit": _is_hit(e),
+                    "outcome": decisions.MONITORING[e.kind].decide(e.status).outcome.value,
                     "recorded_at": _timestamp(e.recorded_at),
+                    "since": _timestamp(_held_since(e, subject.monitoring)),
                 }
                 for e in current
             ],
@@ -111,7 +113,6 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
         ),
     }
     assert tuple(body) == DIGEST_KEYS
-    checks = _checks(body, current)
     return {
         "meta": {
             "report_id": job.id,
@@ -120,8 +121,10 @@ def build(job: ReportJob, org: Org, subject: Subject, generated_at: datetime) ->
             "org": {"id": org.id, "name": _text(org.name)},
             "input_sha256": input_digest(body),
         },
-        "verdict": _verdict(checks),
-        "checks": checks,
+        "verdict": judgement.verdict_data(),
+        "flags": list(judgement.flags),
+        "policy": policy.as_data(),
+        "checks": [check.as_data() for check in judgement.checks],
         **body,
     }
 
@@ -132,75 +135,9 @@ def input_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _checks(body: dict[str, Any], current: Sequence[MonitoringEvent]) -> list[dict[str, str]]:
-    verification = body["verification"]
-    flags = {event.kind: _norm(event.status) or "" for event in current}
-    pep_sanctions = _screening_result(body["screening"], flags)
-    adverse = flags.get("ADVERSE_MEDIA")
-    return [
-        _check("document", "Identity document",
-               _status_result(verification["document_overall_validation"]),
-               verification["document_overall_validation"], "Document validation"),
-        _score_check("liveness", "Selfie liveness", verification["selfie_liveness_score"],
-                     LIVENESS_THRESHOLD),
-        _score_check("face_match", "Face match", verification["fmc_score"], FACE_MATCH_THRESHOLD),
-        _check("database", "Database checks", _status_result(verification["id3_match_status"]),
-               verification["id3_match_status"], "Database match"),
-        pep_sanctions,
-        _check("adverse_media", "Adverse media",
-               NOT_RUN if adverse is None else REFER if adverse in _HITS else PASS,
-               adverse, "Ongoing monitoring"),
-    ]  # fmt: skip
-
-
-def _screening_result(screening: dict[str, Any], flags: dict[str, str]) -> dict[str, str]:
-    id3 = _norm(screening["id3_pep_sanction_result"])
-    check = ("pep_sanctions", "PEP & sanctions")
-    if flags.get("SANCTION") in _HITS:
-        return _check(*check, FAIL, "SANCTION HIT", "Sanctions list match")
-    if flags.get("PEP") in _HITS or id3 in _HITS:
-        return _check(*check, REFER, "PEP HIT", "Politically exposed person match")
-    if id3 is None and not flags:
-        return _check(*check, NOT_RUN, None, "Screening")
-    return _check(*check, PASS, "CLEAR", "No PEP or sanctions match")
-
-
-def _check(id_: str, name: str, result: str, value: str | None, label: str) -> dict[str, str]:
-    """One check; `id` names it for templates (which section explains it), `name` for people."""
-    detail = f"{label}: {value}" if value else f"{label}: no result recorded"
-    return {"id": id_, "name": name, "result": result, "detail": _text(detail) or ""}
-
-
-def _score_check(id_: str, name: str, score: float | None, threshold: float) -> dict[str, str]:
-    if score is None:
-        return {"id": id_, "name": name, "result": NOT_RUN, "detail": "No score recorded"}
-    result = PASS if score >= threshold else REFER if score >= REFER_FLOOR else FAIL
-    detail = f"Score {score:g} (threshold {threshold:g})"
-    return {"id": id_, "name": name, "result": result, "detail": detail}
-
-
 def _is_hit(event: MonitoringEvent) -> bool:
-    """Whether a screening result is a match: decided here, so templates never guess from words."""
-    return _norm(event.status) in _HITS
-
-
-def _status_result(value: str | None) -> str:
-    status = _norm(value)
-    if status is None:
-        return NOT_RUN
-    if status in _PASSING:
-        return PASS
-    return FAIL if status in _FAILING else REFER
-
-
-def _verdict(checks: Sequence[dict[str, str]]) -> dict[str, str]:
-    results = [check["result"] for check in checks]
-    if FAIL in results:
-        failed = ", ".join(c["name"] for c in checks if c["result"] == FAIL)
-        return {"result": FAIL, "summary": f"Failed: {failed}. Do not rely on this identity."}
-    if REFER in results or NOT_RUN in results:
-        return {"result": REFER, "summary": "Some checks need manual review before relying."}
-    return {"result": PASS, "summary": "All identity checks passed."}
+    """Whether a screening result is a match, by the decision table: templates never guess."""
+    return decisions.normalise(event.status) in decisions.HIT
 
 
 def _current_flags(history: Sequence[MonitoringEvent]) -> list[MonitoringEvent]:
@@ -211,16 +148,24 @@ def _current_flags(history: Sequence[MonitoringEvent]) -> list[MonitoringEvent]:
     return [latest[kind] for kind in MONITORING_KINDS if kind in latest]
 
 
+def _held_since(current: MonitoringEvent, history: Sequence[MonitoringEvent]) -> datetime:
+    """Since when the current status of its kind has held: the oldest event of the newest
+    unbroken run of that status ("CLEAR since 3 Apr 2025"). History is newest first."""
+    status = decisions.normalise(current.status)
+    since = current.recorded_at
+    for event in (e for e in history if e.kind == current.kind):
+        if decisions.normalise(event.status) != status:
+            break
+        since = min(since, event.recorded_at)
+    return since
+
+
 def _full_name(first: str | None, middle: str | None, last: str | None) -> str | None:
     """Given names first, with spaces; a name written in CJK characters family name first, unspaced
     (王 + 小明 is 王小明), as it is written in Chinese, Japanese and Korean."""
     if all(part is None or _CJK_NAME.fullmatch(part) for part in (first, middle, last)):
         return "".join(part for part in (last, first, middle) if part) or None
     return " ".join(part for part in (first, middle, last) if part) or None
-
-
-def _norm(value: str | None) -> str | None:
-    return value.strip().upper().replace(" ", "_").replace("-", "_") if value else None
 
 
 def _text(value: str | None) -> str | None:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sqr_reports.db.base import Base, UTCDateTime
@@ -43,6 +44,10 @@ class ReportJob(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(String(500))
     storage_key: Mapped[str | None] = mapped_column(String(300))
+    #: The verdict policy the job is judged under, fixed when it is created: its version
+    #: (0: the deployment default) and a copy of its values.
+    policy_version: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: Claims so far; also the fencing token of the current claim.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.auth.service import Principal
 from sqr_reports.clock import Clock, isoformat_ms
-from sqr_reports.config import RateLimitSettings
+from sqr_reports.config import RateLimitSettings, VerdictPolicy
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
 from sqr_reports.orgs import repository as orgs
+from sqr_reports.policies import service as policies
 from sqr_reports.reports import repository
 from sqr_reports.reports.models import (
     IDEMPOTENCY_KEY_TTL,
@@ -38,6 +39,8 @@ class JobPolicy:
     template_version: str
     max_attempts: int
     rate_limit: RateLimitSettings
+    #: The verdict policy of orgs without their own.
+    verdict_default: VerdictPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ async def create_job(
             f"At most {quota.limit} report jobs per {quota.window_seconds} s per organisation",
             headers={"Retry-After": str(quota.reset_seconds), **quota.headers()},
         )
+    verdict_policy = await policies.current(session, principal.org_id, policy.verdict_default)
     job = ReportJob(
         id=str(uuid.uuid4()),
         org_id=principal.org_id,
@@ -85,6 +89,8 @@ async def create_job(
         template_version=policy.template_version,
         attempts=0,
         max_attempts=policy.max_attempts,
+        policy_version=verdict_policy.version,
+        policy=verdict_policy.values.model_dump(),
         run_after=now,
         created_at=now,
         updated_at=now,

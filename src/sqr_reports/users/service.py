@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.clock import Clock
+from sqr_reports.errors import validation_problems
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.users import repository
 from sqr_reports.users.models import CONNECTED, AppUser, Connection, MonitoringEvent
@@ -47,11 +48,7 @@ def _parse(line: str) -> UserRecord:
     try:
         return UserRecord.model_validate_json(line)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'line'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise RecordRejected(problems) from None
+        raise RecordRejected(validation_problems(exc, "line")) from None
 
 
 async def _upsert_or_reject(session: AsyncSession, clock: Clock, record: UserRecord) -> None:

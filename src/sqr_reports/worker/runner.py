@@ -26,6 +26,7 @@ from sqr_reports.clock import Clock
 from sqr_reports.config import WorkerSettings
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.orgs import repository as orgs
+from sqr_reports.policies import service as policies
 from sqr_reports.rendering import RenderCrashed, Renderer, RenderFailed, RenderTimeout
 from sqr_reports.reports import document, queue
 from sqr_reports.reports import repository as jobs
@@ -223,7 +224,8 @@ class Worker:
             assert job is not None
             assert org is not None
             subject = await load_subject(session, claim.user_id, claim.org_id)
-            data = document.build(job, org, subject, generated_at)
+            policy = policies.pinned(job.policy_version, job.policy)
+            data = document.build(job, org, subject, generated_at, policy)
         rendered = await self._renderer.render(claim.template_version, data, generated_at)
         key = f"reports/{claim.org_id}/{claim.job_id}/{claim.attempt}.pdf"
         await self._store.put(key, rendered.pdf, content_type="application/pdf")
