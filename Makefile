@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check test-postgres bench gallery clean
+.PHONY: run test lint typecheck check test-postgres bench gallery docs clean
 
 run: $(STAMP)  ## Start the API and worker on the embedded default, with demo data.
 	$(BIN)/sqr-reports serve --demo
@@ -27,6 +27,9 @@ test-postgres: $(STAMP)
 bench: $(STAMP)  ## Benchmarks: the embedded service end to end, and rendering (Typst vs WeasyPrint).
 	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/render.py
+
+docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
+	$(BIN)/python -m sqr_reports.reports.decision_doc > docs/verdict.md
 
 gallery: $(STAMP)  ## Regenerate docs/gallery: PNG previews of the report for every demo outcome.
 	$(BIN)/python scripts/gallery.py

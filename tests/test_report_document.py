@@ -157,3 +157,14 @@ def test_full_name_follows_the_scripts_own_order(
     data = _build(make_subject(first_name=first, middle_name=middle, last_name=last))
 
     assert data["subject"]["full_name"] == full
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+def test_hand_written_fixtures_carry_the_digest_of_their_data(path: Path) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+
+    body = {key: data.get(key) for key in document.DIGEST_KEYS}
+
+    assert data["meta"]["input_sha256"] == document.input_digest(body), (
+        "run scripts/fixture_digests.py after editing a fixture"
+    )
