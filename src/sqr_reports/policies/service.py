@@ -74,9 +74,15 @@ async def set_policy(
     return AppliedPolicy(row.version, values, row.created_at), True
 
 
-def pinned(version: int, values: Mapping[str, Any]) -> AppliedPolicy:
+def pinned(version: int | None, values: Mapping[str, Any] | None) -> AppliedPolicy:
     """The policy a job recorded when it was created: what it is judged under, on every
-    attempt and every re-render, whatever the org's policy has become since."""
+    attempt and every re-render, whatever the org's policy has become since.
+
+    A job that a replica of the previous release created during a rollout recorded none: it
+    gets the values that release had fixed in code, which are `VerdictPolicy`'s defaults.
+    """
+    if version is None or values is None:
+        return AppliedPolicy(DEFAULT_VERSION, VerdictPolicy())
     return AppliedPolicy(version, VerdictPolicy.model_validate(values))
 
 

@@ -45,9 +45,10 @@ class ReportJob(Base):
     error_message: Mapped[str | None] = mapped_column(String(500))
     storage_key: Mapped[str | None] = mapped_column(String(300))
     #: The verdict policy the job is judged under, fixed when it is created: its version
-    #: (0: the deployment default) and a copy of its values.
-    policy_version: Mapped[int] = mapped_column(Integer)
-    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: (0: the deployment default) and a copy of its values. Null only for a job that a
+    #: replica of the previous release created during a rollout.
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: Claims so far; also the fencing token of the current claim.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)

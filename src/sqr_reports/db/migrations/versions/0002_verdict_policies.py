@@ -50,10 +50,9 @@ def upgrade() -> None:
     jobs = sa.table(
         "report_jobs", sa.column("policy_version", sa.Integer()), sa.column("policy", sa.JSON())
     )
+    # The columns stay nullable (expand, then contract): replicas of the previous release,
+    # still running during a rollout, insert jobs without them.
     op.execute(jobs.update().values(policy_version=0, policy=LEGACY_POLICY))
-    with op.batch_alter_table("report_jobs", schema=None) as batch_op:
-        batch_op.alter_column("policy_version", existing_type=sa.Integer(), nullable=False)
-        batch_op.alter_column("policy", existing_type=sa.JSON(), nullable=False)
 
 
 def downgrade() -> None:
