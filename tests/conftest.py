@@ -4,6 +4,7 @@ SQR_REPORTS_TEST_DATABASE_URL is set), the real renderer, and the app in process
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.app import create_app
 from sqr_reports.auth import service as auth
+from sqr_reports.auth.keys import KeyRing
 from sqr_reports.cli import main
 from sqr_reports.config import AuthSettings, Settings, WorkerSettings
 from sqr_reports.container import Container, build_container, build_renderer
@@ -51,9 +53,25 @@ async def postgres_schema() -> AsyncIterator[str | None]:
     yield POSTGRES_URL
 
 
+@pytest.fixture(scope="session")
+async def seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What every test's data directory starts from, made once per session: an RS256 key (2048-bit
+    generation is the slowest part of a container) and, on SQLite, a migrated database."""
+    directory = tmp_path_factory.mktemp("seed")
+    KeyRing.load_or_generate(directory / "data" / "keys")
+    if not POSTGRES_URL:
+        engine = create_engine(f"sqlite+aiosqlite:///{directory / 'test.db'}")
+        await upgrade(engine)
+        await engine.dispose()
+    return directory
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, postgres_schema: str | None) -> str:
-    return postgres_schema or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+def database_url(tmp_path: Path, postgres_schema: str | None, seed: Path) -> str:
+    if postgres_schema:
+        return postgres_schema
+    shutil.copyfile(seed / "test.db", tmp_path / "test.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 
 
 def make_settings(data_dir: Path, database_url: str, **worker: float) -> Settings:
@@ -67,7 +85,8 @@ def make_settings(data_dir: Path, database_url: str, **worker: float) -> Setting
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, seed: Path) -> Settings:
+    shutil.copytree(seed / "data", tmp_path / "data")
     return make_settings(tmp_path / "data", database_url)
 
 
@@ -90,12 +109,10 @@ async def container(
     settings: Settings, clock: MovableClock, renderer: TypstRenderer
 ) -> AsyncIterator[Container]:
     built = build_container(settings, clock, renderer)
-    if POSTGRES_URL:
+    if POSTGRES_URL:  # migrated once per session; on SQLite each test has a migrated copy
         async with built.engine.begin() as connection:
             tables = ", ".join(t.name for t in metadata.sorted_tables)
             await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
-    else:
-        await upgrade(built.engine)
     yield built
     await built.engines.dispose()
 
