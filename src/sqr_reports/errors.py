@@ -102,11 +102,6 @@ class NotFound(AppError):
     default_message = "Not found"
 
 
-class Conflict(AppError):
-    status = HTTPStatus.CONFLICT
-    default_message = "Conflict"
-
-
 class Unprocessable(AppError):
     status = HTTPStatus(422)
     default_message = "Unprocessable entity"

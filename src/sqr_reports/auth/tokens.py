@@ -19,8 +19,6 @@ class TokenClaims:
     client_id: str
     org_id: str
     scopes: frozenset[str]
-    jti: str
-    expires_at: int
 
 
 class InvalidToken(Exception):
@@ -102,6 +100,4 @@ def _claims_from(claims: dict[str, object], *, now: datetime, leeway: int) -> To
         raise InvalidToken("Token has expired")
     if nbf - leeway > moment or iat - leeway > moment:
         raise InvalidToken("Token is not valid yet")
-    return TokenClaims(
-        client_id=sub, org_id=org_id, scopes=frozenset(scope.split()), jti=jti, expires_at=exp
-    )
+    return TokenClaims(client_id=sub, org_id=org_id, scopes=frozenset(scope.split()))

@@ -57,8 +57,3 @@ async def schema_behind(engine: AsyncEngine) -> bool:
     except CommandError:
         known = False
     return revision is None or known  # an older revision we know: behind; unknown: newer
-
-
-def autogenerate(connection: Connection, message: str) -> None:
-    """Write a new revision from the models (developers: see CONTRIBUTING in the README)."""
-    command.revision(_config(connection), message=message, autogenerate=True)
