@@ -38,7 +38,8 @@ from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.users.service import UserNotConnected, UserNotFound, load_subject
+from sqr_reports.users.schemas import UserRecord
+from sqr_reports.users.service import UserNotConnected, UserNotFound, load_subject, upsert_user
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery"
@@ -58,6 +59,59 @@ STRICT = (
                                    refer_floor=60, max_verification_age_days=365,
                                    minimum_age=21, minor_outcome="FAIL")),
 )  # fmt: skip
+
+
+def _every_script() -> dict[str, Any]:
+    """The names and addresses of the every-script fixture, as an SQR user record."""
+    fixture = json.loads((FIXTURES / "every_script.json").read_text("utf-8"))["subject"]
+    names = {key: fixture[key] for key in ("first_name", "middle_name", "last_name")}
+    address = {key: fixture["address"][key][:limit] for key, limit in
+               (("full_address", 500), ("address1", 200), ("address2", 200), ("city", 100),
+                ("state", 100))}  # fmt: skip
+    return {"id": "USSCRIPTS0000001", **names, **address, "postcode": "10110", "country": "ZZ"}
+
+
+def _longest() -> dict[str, Any]:
+    """Every field at the longest the import allows, and a long monitoring history."""
+    history = [{"kind": ("PEP", "SANCTION", "ADVERSE_MEDIA")[i % 3],
+                "status": ("CLEAR", "POTENTIAL_MATCH", "CLEAR")[i % 3],
+                "recorded_at": f"2026-{1 + i % 10:02d}-{1 + i:02d}T06:00:00Z",
+                "detail": "Reviewed by the screening provider. " * 20}
+               for i in range(27)]  # fmt: skip
+    return {
+        "id": "USLONGEST0000001", "first_name": "Maximiliana-Wilhelmina " * 8 + "Anne",
+        "middle_name": "Bartholomew-Alexander " * 9, "last_name": "Featherstonehaugh-" * 11,
+        "email": ("a" * 64) + "@" + ("very-long-subdomain." * 12) + "example.com",
+        "full_address": ("Apartment 1234, The Very Long Building Name, " * 11)[:500],
+        "override_status": "MANUALLY_APPROVED_AFTER_REVIEW", "override_notes": "Note. " * 800,
+        "monitoring": sorted(history, key=lambda e: e["recorded_at"], reverse=True),
+    }  # fmt: skip
+
+
+#: Subjects only the gallery shows (the demo users cover the everyday outcomes).
+GALLERY_USERS: list[tuple[str, dict[str, Any]]] = [
+    ("Every script: names and addresses in every script on identity documents", _every_script()),
+    ("Unknown and unsettled states: a document word no table knows, a possible PEP match, "
+     "adverse media pending, no sanctions screening", {
+        "id": "USUNKNOWN0000001", "first_name": "Ines", "last_name": "Duarte",
+        "document_overall_validation": "LOOKS_OK", "id3_pep_sanction_result": None,
+        "monitoring": [
+            {"kind": "PEP", "status": "Possible match", "recorded_at": "2026-11-01T06:00:00Z"},
+            {"kind": "ADVERSE_MEDIA", "status": "pending", "recorded_at": "2026-11-01T06:00:00Z"},
+        ],
+    }),
+    ("Longest fields: every field at its maximum length, 27 monitoring events", _longest()),
+]  # fmt: skip
+
+
+async def _seed_gallery_users(session: AsyncSession) -> list[demo.DemoUser]:
+    base = dict(demo.USERS[0][1])
+    users = []
+    for outcome, fields in GALLERY_USERS:
+        record = UserRecord.model_validate(base | {"middle_name": None, **fields})
+        await upsert_user(session, FixedClock(), record)
+        users.append(demo.DemoUser(record.id, "", outcome))
+    return users
 
 
 class FixedClock:
@@ -89,12 +143,13 @@ async def demo_reports(version: str) -> list[tuple[str, str, dict[str, Any] | No
         try:
             async with sessions.begin() as session:
                 credentials = await demo.seed(session, hasher, FixedClock())
+                extra = await _seed_gallery_users(session)
             async with sessions() as session:
                 org = await orgs.get(session, credentials.org_id)
                 assert org is not None
                 reports = [
                     await _one(session, org, user, version, DEFAULT_POLICY)
-                    for user in credentials.users
+                    for user in [*credentials.users, *extra]
                 ]
                 user_id, outcome, policy = STRICT
                 strict = demo.DemoUser(user_id, "", outcome)

@@ -168,3 +168,9 @@ def test_hand_written_fixtures_carry_the_digest_of_their_data(path: Path) -> Non
     assert data["meta"]["input_sha256"] == document.input_digest(body), (
         "run scripts/fixture_digests.py after editing a fixture"
     )
+
+
+def test_characters_no_font_has_are_listed_for_the_integrity_block() -> None:
+    data = _build(make_subject(first_name="Zoë 😀", last_name="\ue000 한국 \u200d"))
+
+    assert data["meta"]["undisplayable"] == ["U+1F600", "U+E000"]

@@ -23,6 +23,7 @@ from typing import Any
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.orgs.models import Org
 from sqr_reports.policies.service import AppliedPolicy
+from sqr_reports.rendering import glyphs
 from sqr_reports.reports import decisions, verdict
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.models import MONITORING_KINDS, MonitoringEvent
@@ -83,7 +84,7 @@ def build(
                     "kind": e.kind,
                     "status": _text(e.status),
                     "hit": _is_hit(e),
-                    "outcome": decisions.MONITORING[e.kind].decide(e.status).outcome.value,
+                    "outcome": _outcome(e),
                     "recorded_at": _timestamp(e.recorded_at),
                     "since": _timestamp(_held_since(e, subject.monitoring)),
                 }
@@ -94,6 +95,7 @@ def build(
                     "kind": e.kind,
                     "status": _text(e.status),
                     "hit": _is_hit(e),
+                    "outcome": _outcome(e),
                     "recorded_at": _timestamp(e.recorded_at),
                     "detail": _text(e.detail),
                 }
@@ -120,6 +122,7 @@ def build(
             "generated_at": isoformat_ms(generated_at),
             "org": {"id": org.id, "name": _text(org.name)},
             "input_sha256": input_digest(body),
+            "undisplayable": _undisplayable([body, org.name]),
         },
         "verdict": judgement.verdict_data(),
         "flags": list(judgement.flags),
@@ -135,9 +138,33 @@ def input_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _outcome(event: MonitoringEvent) -> str:
+    """What the decision table makes of a monitoring result (templates colour it by this)."""
+    return decisions.MONITORING[event.kind].decide(event.status).outcome.value
+
+
 def _is_hit(event: MonitoringEvent) -> bool:
     """Whether a screening result is a match, by the decision table: templates never guess."""
     return decisions.normalise(event.status) in decisions.HIT
+
+
+def _undisplayable(value: Any) -> list[str]:
+    """The characters no report font has ("U+1F600"), which the report draws as a marker box
+    while its text layer keeps them: the integrity block says so."""
+    texts: list[str] = []
+
+    def collect(item: Any) -> None:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            for member in item.values():
+                collect(member)
+        elif isinstance(item, list):
+            for member in item:
+                collect(member)
+
+    collect(value)
+    return [f"U+{ord(char):04X}" for char in glyphs.undisplayable("\n".join(texts))]
 
 
 def _current_flags(history: Sequence[MonitoringEvent]) -> list[MonitoringEvent]:

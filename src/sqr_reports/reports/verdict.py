@@ -250,7 +250,7 @@ def _flags(
         flags.append(_flag("age", age.result, age.reason, age.action))
     user = subject.user
     if user.guardian_name or user.guardian_dob:
-        who = user.guardian_name or "a guardian"
+        who = decisions.quote(user.guardian_name) if user.guardian_name else "a guardian"
         born = f", born {user.guardian_dob.isoformat()}" if user.guardian_dob else ""
         flags.append(_flag("guardian", Outcome.REFER if age.result is not Outcome.PASS else None,
                            f"guardianship is recorded: {who}{born}", None))  # fmt: skip
