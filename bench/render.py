@@ -141,7 +141,7 @@ _CSS = """
 @font-face { font-family: Body; src: url(NotoSans-Regular.ttf); }
 @font-face { font-family: Body; src: url(NotoSans-Bold.ttf); font-weight: bold; }
 @font-face { font-family: Body; src: url(NotoSansArabic-Regular.ttf); }
-@font-face { font-family: Body; src: url(NotoSansCJKsc-Regular-GB2312.otf); }
+@font-face { font-family: Body; src: url(NotoSansCJKsc-Regular.otf); }
 @font-face { font-family: Mono; src: url(DejaVuSansMono.ttf); }
 @page { size: A4; margin: 22mm 17mm 21mm;
   @top-left { content: "SQR  Identity Verification Report"; font: 7.4pt Body; color: #5b6777; }
@@ -244,9 +244,15 @@ def main() -> None:
     parser.add_argument("--renders", type=int, default=50, help="Typst renders")
     parser.add_argument("--weasyprint-renders", type=int, default=20, help="WeasyPrint renders")
     parser.add_argument("--version", default="v2", help="Typst template version")
-    parser.add_argument("--fixture", default="sanctions_hit", help="tests/fixtures/report_data")
+    parser.add_argument(
+        "--fixture", default="sanctions_hit",
+        help="a name in tests/fixtures/report_data, or a report-data JSON file "
+        "(`scripts/gallery.py --data-out DIR` writes today's reports' data)",
+    )  # fmt: skip
     args = parser.parse_args()
-    data = json.loads((FIXTURES / f"{args.fixture}.json").read_text(encoding="utf-8"))
+    path = Path(args.fixture)
+    path = path if path.suffix == ".json" else FIXTURES / f"{args.fixture}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
     data["meta"]["template_version"] = args.version
 
     results: dict[str, dict[str, Any]] = {
