@@ -41,6 +41,8 @@ NOT_PERFORMED = frozenset({"NOT_RUN", "NOT_PERFORMED", "NOT_CHECKED", "SKIPPED",
 UNSETTLED = POSSIBLE | UNFINISHED | ERRORED
 
 CONFIRM = "confirm the result with SQR before relying"
+ESCALATE = "do not onboard, and escalate to your compliance officer"
+DUE_DILIGENCE = "apply enhanced due diligence before relying"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +171,12 @@ def _result(
 SANCTIONS = _screening(
     "sanctions", "sanctions screening", "monitoring: SANCTION",
     hit=Row(HIT, Outcome.FAIL, "{subject} returned {value}, a sanctions list match",
-            "do not onboard, and escalate to your compliance officer"),
+            ESCALATE),
 )  # fmt: skip
 PEP = _screening(
     "pep", "PEP screening", "monitoring: PEP",
     hit=Row(HIT, Outcome.REFER, "{subject} returned {value}, a politically exposed person",
-            "apply enhanced due diligence before relying"),
+            DUE_DILIGENCE),
 )  # fmt: skip
 ADVERSE_MEDIA = _screening(
     "adverse_media", "adverse-media screening", "monitoring: ADVERSE_MEDIA",
@@ -191,9 +193,9 @@ ONBOARDING_SCREENING = Table(
     rows=(
         *SANCTIONS.rows[:1],
         Row(SANCTION_HIT, Outcome.FAIL, "{subject} returned {value}",
-            "do not onboard, and escalate to your compliance officer"),
+            ESCALATE),
         Row(PEP_HIT, Outcome.REFER, "{subject} returned {value}",
-            "apply enhanced due diligence before relying"),
+            DUE_DILIGENCE),
         Row(HIT, Outcome.REFER, "{subject} returned {value}",
             "find out which list matched (a sanctions match fails) before relying"),
         *SANCTIONS.rows[2:],
