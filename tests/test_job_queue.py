@@ -124,9 +124,10 @@ class FlakyStore:
 
 def _worker_with(container: Container, store: object, renderer: object | None = None) -> Worker:
     return Worker(
-        container.sessions, container.read_sessions, container.clock, container.db_clock,
-        container.settings.worker, renderer or container.renderer, store,  # type: ignore[arg-type]
-        container.wakeup,
+        sessions=container.sessions, read_sessions=container.read_sessions,
+        clock=container.clock, queue_clock=container.db_clock, settings=container.settings.worker,
+        renderer=renderer or container.renderer, store=store,  # type: ignore[arg-type]
+        wakeup=container.wakeup,
     )  # fmt: skip
 
 

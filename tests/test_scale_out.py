@@ -153,8 +153,9 @@ class BlockingRenderer:
 def _worker(container: Container, renderer: BlockingRenderer, grace: float) -> Worker:
     container.settings.worker.shutdown_grace_seconds = grace
     return Worker(
-        container.sessions, container.read_sessions, container.clock, container.db_clock,
-        container.settings.worker, renderer, container.store, container.wakeup,
+        sessions=container.sessions, read_sessions=container.read_sessions,
+        clock=container.clock, queue_clock=container.db_clock, settings=container.settings.worker,
+        renderer=renderer, store=container.store, wakeup=container.wakeup,
     )  # fmt: skip
 
 
@@ -235,8 +236,9 @@ async def test_leases_follow_the_database_clock_not_a_skewed_worker(
     skewed = MovableClock()
     skewed.advance(3600)  # this worker's clock is an hour fast
     reaper = Worker(
-        container.sessions, container.read_sessions, skewed, DatabaseClock(),
-        container.settings.worker, container.renderer, container.store, container.wakeup,
+        sessions=container.sessions, read_sessions=container.read_sessions, clock=skewed,
+        queue_clock=DatabaseClock(), settings=container.settings.worker,
+        renderer=container.renderer, store=container.store, wakeup=container.wakeup,
     )  # fmt: skip
 
     await reaper.drain()

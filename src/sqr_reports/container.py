@@ -50,14 +50,14 @@ class Container:
 
     def new_worker(self) -> Worker:
         worker = Worker(
-            self.sessions,
-            self.read_sessions,
-            self.clock,
-            self.db_clock,
-            self.settings.worker,
-            self.renderer,
-            self.store,
-            self.wakeup,
+            sessions=self.sessions,
+            read_sessions=self.read_sessions,
+            clock=self.clock,
+            queue_clock=self.db_clock,
+            settings=self.settings.worker,
+            renderer=self.renderer,
+            store=self.store,
+            wakeup=self.wakeup,
         )
         self.workers.append(worker)
         return worker

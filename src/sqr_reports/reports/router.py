@@ -60,7 +60,7 @@ async def create_job(
             alias="Idempotency-Key",
             description="Makes retries safe: the same key and body return the same job.",
             # Documented only: the service checks it, to answer in the house envelope.
-            json_schema_extra={"pattern": "^[\\x21-\\x7e]{1,255}$"},
+            json_schema_extra={"pattern": service.IDEMPOTENCY_KEY_PATTERN},
         ),
     ] = None,
 ) -> JobAccepted:

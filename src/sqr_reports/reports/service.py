@@ -20,6 +20,7 @@ from sqr_reports.policies import service as policies
 from sqr_reports.reports import repository
 from sqr_reports.reports.models import (
     IDEMPOTENCY_KEY_TTL,
+    TERMINAL,
     IdempotencyKey,
     JobStatus,
     ReportJob,
@@ -28,7 +29,9 @@ from sqr_reports.reports.ratelimit import Quota, quota_after
 from sqr_reports.reports.schemas import DownloadUrl, JobCreate
 from sqr_reports.storage import BlobStore
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: What an Idempotency-Key may be (the router documents it in OpenAPI; this module checks it).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 POLL_FAST_SECONDS = 3
 POLL_SLOW_SECONDS = 10
 POLL_SLOWDOWN_AFTER = timedelta(seconds=30)
@@ -138,7 +141,7 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: str) -> R
 
 def poll_after_seconds(job: ReportJob, now: datetime) -> int | None:
     """The documented polling advice: 3-5 s at first, 10-15 s once a job is older than 30 s."""
-    if job.status in (JobStatus.COMPLETE, JobStatus.FAILED):
+    if job.status in TERMINAL:
         return None
     return POLL_FAST_SECONDS if now - job.created_at < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from sqr_reports.keyfiles import write_private_file
-from sqr_reports.storage import StorageError
+from sqr_reports.storage import SAFE_FILENAME, StorageError
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 DOWNLOAD_PATH = "/v1/downloads/"
 
 
@@ -51,7 +50,7 @@ class LocalBlobStore:
     # -- signed URLs ----------------------------------------------------------------------------
     def presign_get(self, key: str, *, filename: str, expires_at: datetime, base_url: str) -> str:
         self._path(key)  # validates the key
-        if not _SAFE_FILENAME.match(filename):
+        if not SAFE_FILENAME.match(filename):
             raise ValueError("unsafe download filename")
         expires_ms = int(expires_at.timestamp() * 1000)
         query = urlencode(
@@ -67,7 +66,7 @@ class LocalBlobStore:
         self, key: str, *, expires: str, filename: str, signature: str, now: datetime
     ) -> Path | None:
         """The file a signed URL names, or None if the URL is altered, expired or unknown."""
-        if not (_SAFE_KEY.match(key) and expires.isdigit() and _SAFE_FILENAME.match(filename)):
+        if not (_SAFE_KEY.match(key) and expires.isdigit() and SAFE_FILENAME.match(filename)):
             return None
         expected = self._sign(key, int(expires), filename)
         if not hmac.compare_digest(expected, signature):

@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqr_reports.storage import StorageError
+from sqr_reports.storage import SAFE_FILENAME, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 ServerSideEncryption = Literal["AES256", "aws:kms"]
 AddressingStyle = Literal["auto", "path", "virtual"]
 
-# The filename goes inside a quoted Content-Disposition that S3 echoes back as a header: keep it to
-# characters that cannot end the quote or the header.
-_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 # Error codes come from the server; only a short token of these characters reaches our message.
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9.]{1,64}$")
 # SigV4 refuses presigned URLs that live longer than seven days.
@@ -158,7 +155,7 @@ class S3BlobStore:
         client cannot change the filename, and the download is a PDF whatever was stored.
         Signing is local computation: no network call, so no thread is needed.
         """
-        if not _SAFE_FILENAME.match(filename):
+        if not SAFE_FILENAME.match(filename):
             raise ValueError("unsafe download filename")
         seconds = max(1, round((expires_at - datetime.now(UTC)).total_seconds()))
         if seconds > _MAX_EXPIRES_SECONDS:

@@ -77,6 +77,7 @@ def _failure_for(claim: Claim, exc: Exception) -> _Failure:
 class Worker:
     def __init__(
         self,
+        *,
         sessions: async_sessionmaker[AsyncSession],
         read_sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
