@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqr_reports.app import create_app
 from sqr_reports.container import Container
 from sqr_reports.reports import service
+from sqr_reports.reports.errors import JobErrorCode
 from sqr_reports.reports.models import ReportJob
 from tests.support import Api, assert_envelope
 
@@ -176,3 +177,10 @@ async def test_openapi_documents_the_envelope_not_fastapis_422(http: httpx.Async
     }
     assert job["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"
+
+
+async def test_openapi_lists_every_status_and_error_code(http: httpx.AsyncClient) -> None:
+    schemas = (await http.get("/openapi.json")).json()["components"]["schemas"]
+
+    assert schemas["JobStatus"]["enum"] == ["PENDING", "PROCESSING", "COMPLETE", "FAILED"]
+    assert set(schemas["JobErrorCode"]["enum"]) == {code.value for code in JobErrorCode}

@@ -106,7 +106,7 @@ async def get_download_url(
     container: ContainerDep,
 ) -> DownloadUrl:
     """A URL valid for 300 s; scope and permissions are re-checked on every call."""
-    url = await service.mint_download_url(
+    signed = await service.mint_download_url(
         session,
         container.clock,
         container.store,
@@ -116,7 +116,7 @@ async def get_download_url(
         base_url=container.settings.public_url or str(request.base_url),
     )
     response.headers["Cache-Control"] = "no-store"
-    return url
+    return DownloadUrl.of(signed)
 
 
 def _parse_body(content_type: str | None, raw: bytes) -> JobCreate:

@@ -7,7 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sqr_reports.clock import isoformat_ms
-from sqr_reports.reports.models import ReportJob
+from sqr_reports.reports.errors import JobErrorCode
+from sqr_reports.reports.models import JobStatus, ReportJob
+from sqr_reports.storage import SignedUrl
 
 
 class JobCreate(BaseModel):
@@ -22,7 +24,7 @@ class JobCreate(BaseModel):
 
 class JobAccepted(BaseModel):
     jobId: str
-    status: str
+    status: JobStatus
     userId: str
     createdAt: str
     updatedAt: str
@@ -31,7 +33,7 @@ class JobAccepted(BaseModel):
     def of(cls, job: ReportJob) -> JobAccepted:
         return cls(
             jobId=job.id,
-            status=job.status,
+            status=JobStatus(job.status),
             userId=job.user_id,
             createdAt=isoformat_ms(job.created_at),
             updatedAt=isoformat_ms(job.updated_at),
@@ -43,7 +45,7 @@ class JobView(JobAccepted):
     sizeBytes: int | None
     sha256: str | None
     pageCount: int | None
-    errorCode: str | None
+    errorCode: JobErrorCode | None
     errorMessage: str | None
     startedAt: str | None
     completedAt: str | None
@@ -56,7 +58,7 @@ class JobView(JobAccepted):
             sizeBytes=job.size_bytes,
             sha256=job.sha256,
             pageCount=job.page_count,
-            errorCode=job.error_code,
+            errorCode=JobErrorCode(job.error_code) if job.error_code else None,
             errorMessage=job.error_message,
             startedAt=isoformat_ms(job.started_at) if job.started_at else None,
             completedAt=isoformat_ms(job.completed_at) if job.completed_at else None,
@@ -67,3 +69,11 @@ class DownloadUrl(BaseModel):
     url: str
     expiresInSeconds: int
     expiresAt: str
+
+    @classmethod
+    def of(cls, signed: SignedUrl) -> DownloadUrl:
+        return cls(
+            url=signed.url,
+            expiresInSeconds=signed.ttl_seconds,
+            expiresAt=isoformat_ms(signed.expires_at),
+        )

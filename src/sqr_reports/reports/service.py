@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.auth.service import Principal
-from sqr_reports.clock import Clock, isoformat_ms
+from sqr_reports.clock import Clock
 from sqr_reports.config import RateLimitSettings, VerdictPolicy
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
@@ -26,8 +26,8 @@ from sqr_reports.reports.models import (
     ReportJob,
 )
 from sqr_reports.reports.ratelimit import Quota, quota_after
-from sqr_reports.reports.schemas import DownloadUrl, JobCreate
-from sqr_reports.storage import BlobStore
+from sqr_reports.reports.schemas import JobCreate
+from sqr_reports.storage import BlobStore, SignedUrl
 
 #: What an Idempotency-Key may be (the router documents it in OpenAPI; this module checks it).
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
@@ -155,7 +155,7 @@ async def mint_download_url(
     *,
     ttl_seconds: int,
     base_url: str,
-) -> DownloadUrl:
+) -> SignedUrl:
     """A fresh signed URL on every call; nothing is cached."""
     job = await get_job(session, principal, job_id)
     if job.status != JobStatus.COMPLETE or job.storage_key is None:
@@ -164,7 +164,7 @@ async def mint_download_url(
     url = store.presign_get(
         job.storage_key, filename=download_filename(job), expires_at=expires_at, base_url=base_url
     )
-    return DownloadUrl(url=url, expiresInSeconds=ttl_seconds, expiresAt=isoformat_ms(expires_at))
+    return SignedUrl(url=url, expires_at=expires_at, ttl_seconds=ttl_seconds)
 
 
 def download_filename(job: ReportJob) -> str:

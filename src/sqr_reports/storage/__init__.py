@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 #: A download filename goes into a quoted Content-Disposition header (echoed by S3, or written by
 #: the local store): only characters that cannot end the quote or the header.
 SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    """A download URL for one object, and when it stops working."""
+
+    url: str
+    expires_at: datetime
+    ttl_seconds: int
 
 
 class StorageError(Exception):
