@@ -136,6 +136,9 @@ class BlockingRenderer:
         self.started = asyncio.Event()
         self.finish = asyncio.Event()
 
+    async def start(self) -> None:
+        return None
+
     async def render(
         self, template_version: str, data: Mapping[str, Any], generated_at: datetime
     ) -> RenderedReport:

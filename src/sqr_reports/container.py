@@ -14,6 +14,7 @@ from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
 from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
+from sqr_reports.rendering import Renderer
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
 from sqr_reports.storage import BlobStore
@@ -39,7 +40,7 @@ class Container:
     keys: KeyRing
     hasher: SecretHasher
     store: BlobStore
-    renderer: TypstRenderer
+    renderer: Renderer
     wakeup: Wakeup
     policy: JobPolicy
     workers: list[Worker] = field(default_factory=list)
@@ -79,7 +80,7 @@ class Container:
 
 
 def build_container(
-    settings: Settings, clock: Clock | None = None, renderer: TypstRenderer | None = None
+    settings: Settings, clock: Clock | None = None, renderer: Renderer | None = None
 ) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url()

@@ -1,43 +1,113 @@
-"""Request-scoped dependencies: the container, a database session, the authenticated caller."""
+"""Request-scoped dependencies: what each route uses, a session, the authenticated caller."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from sqr_reports.auth.credentials import SecretHasher
+from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.service import Principal, authorize
+from sqr_reports.auth.tokens import TokenCodec
+from sqr_reports.clock import Clock
 from sqr_reports.container import Container
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import Unauthenticated
+from sqr_reports.reports.service import JobPolicy
+from sqr_reports.storage import BlobStore
 
 
-async def get_container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+# Each route declares the few things it uses, typed as ports; only this module (part of the
+# composition root) reaches into the container. Async functions: FastAPI runs a sync dependency
+# in its thread pool, which costs more than the work.
+
+
+async def get_clock(request: Request) -> Clock:
+    return _container(request).clock
+
+
+async def get_queue_clock(request: Request) -> SessionClock:
+    return _container(request).db_clock
+
+
+async def get_store(request: Request) -> BlobStore:
+    return _container(request).store
+
+
+async def get_job_policy(request: Request) -> JobPolicy:
+    return _container(request).policy
+
+
+async def get_codec(request: Request) -> TokenCodec:
+    return _container(request).codec
+
+
+async def get_hasher(request: Request) -> SecretHasher:
+    return _container(request).hasher
+
+
+async def get_keys(request: Request) -> KeyRing:
+    return _container(request).keys
+
+
+async def get_reader_engine(request: Request) -> AsyncEngine:
+    return _container(request).engines.reader
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLinks:
+    """How download URLs are made for this request: their lifetime and the service's base URL."""
+
+    ttl_seconds: int
+    base_url: str
+
+
+async def get_download_links(request: Request) -> DownloadLinks:
+    settings = _container(request).settings
+    return DownloadLinks(
+        ttl_seconds=settings.storage.download_url_ttl_seconds,
+        base_url=settings.public_url or str(request.base_url),
+    )
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+QueueClockDep = Annotated[SessionClock, Depends(get_queue_clock)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+JobPolicyDep = Annotated[JobPolicy, Depends(get_job_policy)]
+CodecDep = Annotated[TokenCodec, Depends(get_codec)]
+HasherDep = Annotated[SecretHasher, Depends(get_hasher)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]
+ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
+DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_session(request: Request, container: ContainerDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; the router commits (the edge), anything else rolls back.
 
     Safe methods never write, so they get a read-only transaction (no SQLite write lock).
     """
+    container = _container(request)
     factory = container.read_sessions if request.method in _SAFE_METHODS else container.sessions
     async with factory() as session:
         yield session
 
 
-async def get_read_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """For unsafe methods that still only read (the token endpoint)."""
-    async with container.read_sessions() as session:
+    async with _container(request).read_sessions() as session:
         yield session
 
 
@@ -67,8 +137,9 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks `scope` against the database."""
 
     async def dependency(
-        token: Annotated[str, Depends(bearer_token)], session: SessionDep, container: ContainerDep
-    ) -> Principal:
-        return await authorize(session, container.codec, container.clock, token, scope)
+        token: Annotated[str, Depends(bearer_token)], session: SessionDep, codec: CodecDep,
+        clock: ClockDep,
+    ) -> Principal:  # fmt: skip
+        return await authorize(session, codec, clock, token, scope)
 
     return dependency

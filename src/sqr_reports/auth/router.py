@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sqr_reports.auth.service import TokenRequest, grant_token
-from sqr_reports.dependencies import ContainerDep, ReadSessionDep
+from sqr_reports.dependencies import ClockDep, CodecDep, HasherDep, KeysDep, ReadSessionDep
 from sqr_reports.errors import OAuthError
 from sqr_reports.http_errors import error_responses
 
@@ -67,11 +67,11 @@ _TOKEN_DOCS: dict[str, Any] = {
 
 @router.post("/oauth2/token", summary="Issue an access token (client credentials)", **_TOKEN_DOCS)
 @router.post("/v1/oauth/token", summary="Issue an access token (the guide's path)", **_TOKEN_DOCS)
-async def token(request: Request, session: ReadSessionDep, container: ContainerDep) -> JSONResponse:
+async def token(
+    request: Request, session: ReadSessionDep, hasher: HasherDep, codec: CodecDep, clock: ClockDep
+) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
-    grant = await grant_token(
-        session, container.hasher, container.codec, container.clock, await _token_request(request)
-    )
+    grant = await grant_token(session, hasher, codec, clock, await _token_request(request))
     body = {
         "access_token": grant.access_token,
         "token_type": "Bearer",
@@ -82,9 +82,9 @@ async def token(request: Request, session: ReadSessionDep, container: ContainerD
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
-async def jwks(container: ContainerDep) -> JSONResponse:
+async def jwks(keys: KeysDep) -> JSONResponse:
     """The JSON Web Key Set; several keys are listed while one is being rotated out."""
-    return JSONResponse(container.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 async def _token_request(request: Request) -> TokenRequest:

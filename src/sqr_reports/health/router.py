@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from sqr_reports.dependencies import ContainerDep
+from sqr_reports.dependencies import ReaderEngineDep, StoreDep
 from sqr_reports.health.service import check_database, check_storage, readiness
 
 router = APIRouter(tags=["Operations"])
@@ -18,12 +18,12 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
-async def readyz(container: ContainerDep) -> JSONResponse:
+async def readyz(engine: ReaderEngineDep, store: StoreDep) -> JSONResponse:
     """Ready: the database answers at the newest schema and the report store is reachable."""
     checks = await readiness(
         {
-            "database": lambda: check_database(container.engines.reader),
-            "storage": lambda: check_storage(container.store),
+            "database": lambda: check_database(engine),
+            "storage": lambda: check_storage(store),
         }
     )
     ready = all(result == "ok" for result in checks.values())

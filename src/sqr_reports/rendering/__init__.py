@@ -28,6 +28,9 @@ class RenderCrashed(Exception):
 
 
 class Renderer(Protocol):
+    async def start(self) -> None:
+        """Start what rendering needs ahead of the first job (a cold start costs time)."""
+
     async def render(
         self, template_version: str, data: Mapping[str, Any], generated_at: datetime
     ) -> RenderedReport: ...

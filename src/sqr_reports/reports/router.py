@@ -9,7 +9,15 @@ from pydantic import ValidationError
 
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
-from sqr_reports.dependencies import ContainerDep, SessionDep, require_scope
+from sqr_reports.dependencies import (
+    ClockDep,
+    DownloadLinksDep,
+    JobPolicyDep,
+    QueueClockDep,
+    SessionDep,
+    StoreDep,
+    require_scope,
+)
 from sqr_reports.errors import UnsupportedMediaType, ValidationFailed
 from sqr_reports.http_errors import error_responses, field_errors
 from sqr_reports.reports import service
@@ -53,7 +61,8 @@ async def create_job(
     response: Response,
     principal: Writer,
     session: SessionDep,
-    container: ContainerDep,
+    queue_clock: QueueClockDep,
+    policy: JobPolicyDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -67,7 +76,7 @@ async def create_job(
     """Enqueues an async PDF report generation job for the user; returns 202 at once."""
     body = _parse_body(request.headers.get("Content-Type"), await request.body())
     created = await service.create_job(
-        session, container.db_clock, container.policy, principal, body, idempotency_key
+        session, queue_clock, policy, principal, body, idempotency_key
     )
     await session.commit()
     response.headers["Location"] = f"{router.prefix}/{created.job.id}"
@@ -80,12 +89,11 @@ async def create_job(
 
 @router.get("/{job_id}", summary="Get report job status", responses=error_responses(_ERRORS))
 async def get_job(
-    job_id: str, response: Response, principal: Reader, session: SessionDep,
-    container: ContainerDep,
-) -> JobView:  # fmt: skip
+    job_id: str, response: Response, principal: Reader, session: SessionDep, clock: ClockDep
+) -> JobView:
     """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when)."""
     job = await service.get_job(session, principal, job_id)
-    retry_after = service.poll_after_seconds(job, container.clock.now())
+    retry_after = service.poll_after_seconds(job, clock.now())
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     response.headers["Cache-Control"] = "no-store"
@@ -99,21 +107,22 @@ async def get_job(
 )
 async def get_download_url(
     job_id: str,
-    request: Request,
     response: Response,
     principal: Downloader,
     session: SessionDep,
-    container: ContainerDep,
+    clock: ClockDep,
+    store: StoreDep,
+    links: DownloadLinksDep,
 ) -> DownloadUrl:
     """A URL valid for 300 s; scope and permissions are re-checked on every call."""
     signed = await service.mint_download_url(
         session,
-        container.clock,
-        container.store,
+        clock,
+        store,
         principal,
         job_id,
-        ttl_seconds=container.settings.storage.download_url_ttl_seconds,
-        base_url=container.settings.public_url or str(request.base_url),
+        ttl_seconds=links.ttl_seconds,
+        base_url=links.base_url,
     )
     response.headers["Cache-Control"] = "no-store"
     return DownloadUrl.of(signed)

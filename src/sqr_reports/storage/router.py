@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from sqr_reports.dependencies import ContainerDep
+from sqr_reports.dependencies import ClockDep, StoreDep
 from sqr_reports.errors import Forbidden, NotFound
 from sqr_reports.http_errors import error_responses
 from sqr_reports.storage.local import DOWNLOAD_PATH, LocalBlobStore
@@ -28,16 +28,17 @@ router = APIRouter(tags=["Downloads"])
 )
 async def download(
     key: str,
-    container: ContainerDep,
+    store: StoreDep,
+    clock: ClockDep,
     expires: Annotated[str, Query()] = "",
     filename: Annotated[str, Query()] = "",
     signature: Annotated[str, Query()] = "",
 ) -> FileResponse:
     """The PDF behind a signed URL; refused (403) once expired or if any part was altered."""
-    if not isinstance(container.store, LocalBlobStore):
+    if not isinstance(store, LocalBlobStore):
         raise NotFound("Not found")  # with S3, downloads go to S3 itself
-    path = container.store.open_signed(
-        key, expires=expires, filename=filename, signature=signature, now=container.clock.now()
+    path = store.open_signed(
+        key, expires=expires, filename=filename, signature=signature, now=clock.now()
     )
     if path is None:
         raise Forbidden("This download URL is invalid or has expired")
