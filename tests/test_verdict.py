@@ -344,3 +344,10 @@ def test_the_summary_always_names_every_driver_up_to_three(
     assert judgement.result is not Outcome.PASS
     for check in drivers[: verdict.SENTENCE_DRIVERS]:
         assert check.reason[1:] in judgement.summary  # the first letter may be capitalised
+
+
+def test_a_check_that_did_not_run_is_flagged_once_as_missing() -> None:
+    judgement = _judge(make_subject(ALL_CLEAR, dob=None))
+
+    assert [f["kind"] for f in judgement.flags] == ["missing_checks"]
+    assert judgement.flags[0]["text"] == "Not performed: Age."

@@ -80,12 +80,7 @@ class Judgement:
         }  # fmt: skip
 
     def drivers(self) -> list[Check]:
-        """The checks behind a FAIL or REFER: worst first, screening first within an outcome
-        (a sanctions match is what a reader must not miss), then in the report's order."""
-        driving = [c for c in self.checks if c.drives_verdict]
-        return sorted(
-            driving, key=lambda c: (-decisions.SEVERITY[c.result], c.id not in SCREENING_FIRST)
-        )
+        return drivers(self.checks)
 
 
 def judge(
@@ -125,8 +120,16 @@ def judge(
         _freshness_check(verified_at, policy, as_of),
     )  # fmt: skip
     result = _overall(checks)
-    judgement = Judgement(checks, result, "", ())
-    return Judgement(checks, result, _summary(judgement), _flags(judgement, subject, policy, as_of))
+    return Judgement(checks, result, _summary(result, drivers(checks)), _flags(checks, subject))
+
+
+def drivers(checks: Sequence[Check]) -> list[Check]:
+    """The checks behind a FAIL or REFER: worst first, screening first within an outcome
+    (a sanctions match is what a reader must not miss), then in the report's order."""
+    driving = [c for c in checks if c.drives_verdict]
+    return sorted(
+        driving, key=lambda c: (-decisions.SEVERITY[c.result], c.id not in SCREENING_FIRST)
+    )
 
 
 def age_on(dob: date, day: date) -> int:
@@ -224,10 +227,9 @@ def _freshness_check(verified_at: datetime | None, policy: VerdictPolicy, as_of:
                  verified_at)  # fmt: skip
 
 
-def _summary(judgement: Judgement) -> str:
+def _summary(result: Outcome, drivers: Sequence[Check]) -> str:
     """'Refer: sanctions screening returned ERROR; re-screen before relying.'"""
-    drivers = judgement.drivers()
-    if judgement.result is Outcome.PASS:
+    if result is Outcome.PASS:
         return "Pass: every required check passed; no action is needed."
     named = [f"{c.reason}; {c.action}." if c.action else f"{c.reason}." for c in drivers]
     more = len(named) - SENTENCE_DRIVERS
@@ -235,18 +237,16 @@ def _summary(judgement: Judgement) -> str:
     text = " ".join([named[0], *(_capitalised(n) for n in named[1:SENTENCE_DRIVERS])])
     if more > 0:
         text += f" And {more} more: see the checks below."
-    return f"{judgement.result.value.title()}: {text}"
+    return f"{result.value.title()}: {text}"
 
 
-def _flags(
-    judgement: Judgement, subject: Subject, policy: VerdictPolicy, as_of: datetime
-) -> tuple[dict[str, str], ...]:
+def _flags(checks: Sequence[Check], subject: Subject) -> tuple[dict[str, str], ...]:
     """What page 1 must say beyond the tiles: a minor, a guardian, an old verification,
     checks that did not run and values the table did not recognise."""
-    by_id = {c.id: c for c in judgement.checks}
+    by_id = {c.id: c for c in checks}
     flags: list[dict[str, str]] = []
     age = by_id["age"]
-    if age.result is not Outcome.PASS:
+    if age.result in (Outcome.REFER, Outcome.FAIL):  # NOT_RUN is among the missing checks
         flags.append(_flag("age", age.result, age.reason, age.action))
     user = subject.user
     if user.guardian_name or user.guardian_dob:
@@ -255,14 +255,14 @@ def _flags(
         flags.append(_flag("guardian", Outcome.REFER if age.result is not Outcome.PASS else None,
                            f"guardianship is recorded: {who}{born}", None))  # fmt: skip
     fresh = by_id["verification_age"]
-    if fresh.result is not Outcome.PASS:
+    if fresh.result in (Outcome.REFER, Outcome.FAIL):
         flags.append(_flag("verification_age", fresh.result, fresh.reason, fresh.action))
-    missing = [c.name for c in judgement.checks if c.result is Outcome.NOT_RUN and c.required]
+    missing = [c.name for c in checks if c.result is Outcome.NOT_RUN and c.required]
     if missing:
         flags.append(_flag("missing_checks", Outcome.REFER,
                            "not performed: " + ", ".join(missing),
                            "complete the missing checks before relying"))  # fmt: skip
-    for check in judgement.checks:
+    for check in checks:
         for reason in check.unrecognised:
             flags.append(_flag("unrecognised", Outcome.REFER, reason, decisions.CONFIRM))
     return tuple(flags)
