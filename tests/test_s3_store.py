@@ -92,9 +92,9 @@ def _capture_put_params(store: S3BlobStore) -> list[dict[str, Any]]:
     return seen
 
 
-def test_the_store_satisfies_the_port() -> None:
-    store: BlobStore = make_store()
-    assert store is not None
+def _satisfies_the_port(store: S3BlobStore) -> BlobStore:
+    """Not a test: mypy (strict, in CI) proves here that the adapter satisfies the port."""
+    return store
 
 
 async def test_put_stores_the_bytes_with_content_type_and_aes256(aws: S3Client) -> None:
