@@ -99,14 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "set", parents=[common], help="set an org's verdict policy (a new version)"
     )
     policy_set.add_argument("--org", required=True, dest="org_id")
-    for name, help_text in _POLICY_OPTIONS.items():
-        kind = (
-            str
-            if name == "minor_outcome"
-            else float
-            if "threshold" in name or "floor" in name
-            else int
-        )
+    for name, (kind, help_text) in _POLICY_OPTIONS.items():
         choices = ("REFER", "FAIL") if name == "minor_outcome" else None
         policy_set.add_argument(
             "--" + name.replace("_", "-"), dest=name, type=kind, choices=choices, help=help_text
@@ -242,13 +235,14 @@ async def _client_revoke(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
-_POLICY_OPTIONS = {
-    "liveness_threshold": "selfie liveness score that passes (0-100)",
-    "face_match_threshold": "face-match score that passes (0-100)",
-    "refer_floor": "scores from here up to a threshold are referred, below it fail (0-100)",
-    "max_verification_age_days": "days a verification stays current before it is referred",
-    "minimum_age": "youngest age the org onboards",
-    "minor_outcome": "what a subject under the minimum age gets",
+#: `policy set`'s options: each policy field with the type its value parses to, and its help.
+_POLICY_OPTIONS: dict[str, tuple[type, str]] = {
+    "liveness_threshold": (float, "selfie liveness score that passes (0-100)"),
+    "face_match_threshold": (float, "face-match score that passes (0-100)"),
+    "refer_floor": (float, "scores from here up to a threshold are referred, below fail (0-100)"),
+    "max_verification_age_days": (int, "days a verification stays current before it is referred"),
+    "minimum_age": (int, "youngest age the org onboards"),
+    "minor_outcome": (str, "what a subject under the minimum age gets"),
 }
 
 

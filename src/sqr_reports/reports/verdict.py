@@ -8,6 +8,7 @@ otherwise PASS. Nothing that is missing, unrecognised, erroring or a hit can mak
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -167,7 +168,7 @@ def _score_check(
     id_: str, name: str, what: str, score: float | None, threshold: float, floor: float,
     at: datetime | None,
 ) -> Check:  # fmt: skip
-    if score is None or score != score or score in (float("inf"), float("-inf")):
+    if score is None or not math.isfinite(score):
         return Check(id_, name, Outcome.NOT_RUN, f"no {what} is recorded",
                      "complete the verification before relying", at)  # fmt: skip
     if score >= threshold:
