@@ -351,3 +351,11 @@ def test_a_check_that_did_not_run_is_flagged_once_as_missing() -> None:
 
     assert [f["kind"] for f in judgement.flags] == ["missing_checks"]
     assert judgement.flags[0]["text"] == "Not performed: Age."
+
+
+def test_a_quoted_value_never_carries_a_lone_surrogate_into_the_render() -> None:
+    judgement = _judge(make_subject(ALL_CLEAR, id3_match_status="bad\ud800value"))
+
+    flag = next(f for f in judgement.flags if f["kind"] == "unrecognised")
+    assert "“bad\ufffdvalue”" in flag["text"]
+    flag["text"].encode("utf-8")  # raises on a surrogate

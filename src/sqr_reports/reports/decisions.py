@@ -9,6 +9,7 @@ sqr_reports.reports.decision_doc`), and a test keeps the two equal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +24,7 @@ class Outcome(StrEnum):
 
 #: How bad an outcome is, for "the worst of" several results.
 SEVERITY = {Outcome.PASS: 0, Outcome.NOT_RUN: 1, Outcome.REFER: 2, Outcome.FAIL: 3}
+_SURROGATES = re.compile("[\ud800-\udfff]")
 #: Longest piece of a recorded value that a reason quotes.
 QUOTE_MAX = 40
 
@@ -109,9 +111,15 @@ def normalise(value: str | None) -> str | None:
     return word or None
 
 
+def without_surrogates(value: str) -> str:
+    """Lone UTF-16 surrogates (valid in JSON, invalid in UTF-8) replaced with U+FFFD."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
 def quote(value: str) -> str:
-    """A recorded value as a reason quotes it: in quotes, cut short."""
-    value = " ".join(value.split())
+    """A recorded value as a reason quotes it: in quotes, cut short, and with lone UTF-16
+    surrogates (valid in JSON, not in UTF-8: they would abort the render) replaced."""
+    value = " ".join(without_surrogates(value).split())
     cut = value if len(value) <= QUOTE_MAX else value[: QUOTE_MAX - 1] + "…"
     return f"“{cut}”"
 

@@ -34,7 +34,6 @@ MAX_TEXT = 500
 DIGEST_KEYS = ("subject", "verification", "screening", "connection", "guardian")
 
 _CJK_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af·・]+")
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def build(
@@ -202,7 +201,7 @@ def _text(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    value = _SURROGATES.sub("\ufffd", value)
+    value = decisions.without_surrogates(value)
     if len(value) <= MAX_TEXT:
         return value
     return value[:MAX_TEXT] + " … [truncated]"
