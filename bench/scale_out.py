@@ -362,9 +362,9 @@ async def create_orgs(settings: Settings, count: int) -> list[OrgCredentials]:
     try:
         async with container.sessions.begin() as session:
             for index in range(count):
-                org = await create_org(session, container.clock, f"Bench Org {index:03d}")
+                org = await create_org(session, container.db_clock, f"Bench Org {index:03d}")
                 client, secret = await auth.create_client(
-                    session, container.hasher, container.clock, org.id
+                    session, container.hasher, container.db_clock, org.id
                 )
                 created.append(OrgCredentials(index, org.id, client.client_id, secret))
     finally:

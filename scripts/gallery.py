@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqr_reports import demo
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.config import VerdictPolicy
+from sqr_reports.db.clock import ProcessClock
 from sqr_reports.db.engine import create_engine
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.orgs import repository as orgs
@@ -109,7 +110,7 @@ async def _seed_gallery_users(session: AsyncSession) -> list[demo.DemoUser]:
     users = []
     for outcome, fields in GALLERY_USERS:
         record = UserRecord.model_validate(base | {"middle_name": None, **fields})
-        await upsert_user(session, FixedClock(), record)
+        await upsert_user(session, ProcessClock(FixedClock()), record)
         users.append(demo.DemoUser(record.id, "", outcome))
     return users
 
@@ -142,7 +143,7 @@ async def demo_reports(version: str) -> list[tuple[str, str, dict[str, Any] | No
         hasher = SecretHasher(time_cost=1, memory_kib=1024, parallelism=1)
         try:
             async with sessions.begin() as session:
-                credentials = await demo.seed(session, hasher, FixedClock())
+                credentials = await demo.seed(session, hasher, ProcessClock(FixedClock()))
                 extra = await _seed_gallery_users(session)
             async with sessions() as session:
                 org = await orgs.get(session, credentials.org_id)

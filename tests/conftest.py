@@ -145,16 +145,16 @@ async def register_org(
     container: Container, name: str, scopes: list[str] | None = None
 ) -> ClientCredentials:
     async with container.sessions.begin() as db:
-        org = await create_org(db, container.clock, name)
+        org = await create_org(db, container.db_clock, name)
         client, secret = await auth.create_client(
-            db, container.hasher, container.clock, org.id, scopes
+            db, container.hasher, container.db_clock, org.id, scopes
         )
     return ClientCredentials(org.id, client.client_id, secret)
 
 
 async def add_user(container: Container, **fields: object) -> str:
     async with container.sessions.begin() as db:
-        user = await upsert_user(db, container.clock, UserRecord.model_validate(fields))
+        user = await upsert_user(db, container.db_clock, UserRecord.model_validate(fields))
     return user.id
 
 

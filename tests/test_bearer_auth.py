@@ -123,7 +123,7 @@ async def test_revocation_applies_on_the_very_next_call(
 ) -> None:
     assert (await _get(http, token_a)).status_code == 404
     async with container.sessions.begin() as session:
-        await revoke_client(session, container.clock, org_a.client_id)
+        await revoke_client(session, container.db_clock, org_a.client_id)
 
     response = await _get(http, token_a)
 

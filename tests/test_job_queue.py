@@ -125,7 +125,7 @@ class FlakyStore:
 def _worker_with(container: Container, store: object, renderer: object | None = None) -> Worker:
     return Worker(
         sessions=container.sessions, read_sessions=container.read_sessions,
-        clock=container.clock, queue_clock=container.db_clock, settings=container.settings.worker,
+        queue_clock=container.db_clock, settings=container.settings.worker,
         renderer=renderer or container.renderer, store=store,  # type: ignore[arg-type]
         wakeup=container.wakeup,
     )  # fmt: skip

@@ -23,7 +23,7 @@ from tests.support import Api, ClientCredentials
 async def _set(container: Container, org_id: str, **changes: Any) -> policies.AppliedPolicy:
     async with container.sessions.begin() as session:
         applied, _ = await policies.set_policy(
-            session, container.clock, org_id, container.settings.verdict, changes
+            session, container.db_clock, org_id, container.settings.verdict, changes
         )
     return applied
 
@@ -52,7 +52,7 @@ async def test_each_change_is_a_new_version_and_no_change_adds_none(
     second = await _set(container, org_a.org_id, face_match_threshold=90)
     async with container.sessions.begin() as session:
         same, changed = await policies.set_policy(
-            session, container.clock, org_a.org_id, container.settings.verdict,
+            session, container.db_clock, org_a.org_id, container.settings.verdict,
             {"minimum_age": 21},
         )  # fmt: skip
 

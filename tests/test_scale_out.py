@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
@@ -157,9 +160,17 @@ def _worker(container: Container, renderer: BlockingRenderer, grace: float) -> W
     container.settings.worker.shutdown_grace_seconds = grace
     return Worker(
         sessions=container.sessions, read_sessions=container.read_sessions,
-        clock=container.clock, queue_clock=container.db_clock, settings=container.settings.worker,
+        queue_clock=container.db_clock, settings=container.settings.worker,
         renderer=renderer, store=container.store, wakeup=container.wakeup,
     )  # fmt: skip
+
+
+def _replica(container: Container, clock: MovableClock) -> Container:
+    """Another machine on the same database, wired as in production (the database's clock
+    for the queue), whose own clock is `clock`; the suite's containers use the test clock for
+    both."""
+    built = build_container(container.settings, clock, container.renderer)
+    return dataclasses.replace(built, db_clock=DatabaseClock())
 
 
 async def _job(container: Container, job_id: str) -> ReportJob:
@@ -237,14 +248,13 @@ async def test_leases_follow_the_database_clock_not_a_skewed_worker(
         claim = await queue.claim_next(session, container.settings.worker, "live-worker", now)
     assert claim is not None
     skewed = MovableClock()
-    skewed.advance(3600)  # this worker's clock is an hour fast
-    reaper = Worker(
-        sessions=container.sessions, read_sessions=container.read_sessions, clock=skewed,
-        queue_clock=DatabaseClock(), settings=container.settings.worker,
-        renderer=container.renderer, store=container.store, wakeup=container.wakeup,
-    )  # fmt: skip
+    skewed.advance(3600)  # this machine's clock is an hour fast
+    elsewhere = _replica(container, skewed)
 
-    await reaper.drain()
+    try:
+        await elsewhere.new_worker().drain()
+    finally:
+        await elsewhere.engines.dispose()
 
     job = await _job(container, job_id)
     assert (job.status, job.lease_owner) == ("PROCESSING", "live-worker")
@@ -300,3 +310,31 @@ async def test_readyz_stays_ready_when_the_schema_is_ahead_of_this_code(
                                   {"head": migration_scripts().get_current_head()})  # fmt: skip
 
     assert ready.status_code == 200
+
+
+@postgres_only
+async def test_a_replica_with_a_skewed_clock_advises_and_dates_by_the_database_clock(
+    container: Container, token_a: str, alice: str
+) -> None:
+    """The clock rule (ADR 0011): job times come from the database, whatever a replica's clock."""
+    skewed = MovableClock()
+    skewed.advance(2400)  # this machine's clock is 40 minutes fast (its tokens stay valid)
+    elsewhere = _replica(container, skewed)
+    transport = httpx.ASGITransport(app=create_app(container=elsewhere))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            api = Api(http)
+            job_id = (await api.create(token_a, alice)).json()["jobId"]
+            polled = await api.status(token_a, job_id)
+            await elsewhere.new_worker().drain()
+            job = await api.wait_terminal(token_a, job_id)
+            pdf = (await http.get((await api.url(token_a, job_id)).json()["url"])).content
+    finally:
+        await elsewhere.engines.dispose()
+
+    assert polled.headers["Retry-After"] == "3"  # seconds old by the database, not 40 minutes
+    created = datetime.fromisoformat(job["createdAt"])
+    metadata = PdfReader(BytesIO(pdf)).metadata
+    assert metadata is not None
+    assert metadata.creation_date is not None
+    assert abs(metadata.creation_date - created) < timedelta(seconds=60)

@@ -201,7 +201,7 @@ async def test_revoked_client_gets_no_token(
     http: httpx.AsyncClient, container: Container, org_a: ClientCredentials
 ) -> None:
     async with container.sessions.begin() as session:
-        await revoke_client(session, container.clock, org_a.client_id)
+        await revoke_client(session, container.db_clock, org_a.client_id)
 
     response = await http.post("/oauth2/token", **_json(org_a))
 

@@ -206,7 +206,7 @@ async def _migrate(container: Container, args: argparse.Namespace) -> int:
 
 async def _org_create(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
-        org = await create_org(session, container.clock, args.name)
+        org = await create_org(session, container.db_clock, args.name)
     _emit(args.json, {"org_id": org.id, "name": org.name}, f"org_id {org.id}")
     return 0
 
@@ -215,7 +215,7 @@ async def _client_create(container: Container, args: argparse.Namespace) -> int:
     requested = args.scopes.split() if args.scopes is not None else None
     async with container.sessions.begin() as session:
         client, secret = await auth.create_client(
-            session, container.hasher, container.clock, args.org_id, requested
+            session, container.hasher, container.db_clock, args.org_id, requested
         )
     record = {
         "client_id": client.client_id,
@@ -230,7 +230,7 @@ async def _client_create(container: Container, args: argparse.Namespace) -> int:
 
 async def _client_revoke(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
-        client = await auth.revoke_client(session, container.clock, args.client_id)
+        client = await auth.revoke_client(session, container.db_clock, args.client_id)
     print(f"client {client.client_id} revoked")
     return 0
 
@@ -260,7 +260,7 @@ async def _policy_set(container: Container, args: argparse.Namespace) -> int:
     changes = {name: value for name, value in changes.items() if value is not None}
     async with container.sessions.begin() as session:
         applied, changed = await policies.set_policy(
-            session, container.clock, args.org_id, container.settings.verdict, changes
+            session, container.db_clock, args.org_id, container.settings.verdict, changes
         )
     if not changed and not args.json:
         print("unchanged: the policy already has these values")
@@ -281,7 +281,7 @@ async def _user_import(container: Container, args: argparse.Namespace) -> int:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 1
     async with container.sessions.begin() as session:
-        result = await import_users(session, container.clock, lines)
+        result = await import_users(session, container.db_clock, lines)
     for number, reason in result.errors:
         print(f"line {number}: {reason}", file=sys.stderr)
     print(f"imported {result.imported} user(s), rejected {len(result.errors)} line(s)")
@@ -290,7 +290,7 @@ async def _user_import(container: Container, args: argparse.Namespace) -> int:
 
 async def _demo(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
-        credentials = await seed(session, container.hasher, container.clock)
+        credentials = await seed(session, container.hasher, container.db_clock)
     _emit(args.json, _demo_json(credentials), walkthrough(credentials, args.base_url))
     return 0
 

@@ -1,4 +1,8 @@
-"""The one source of "now", so tests can move time instead of sleeping."""
+"""The process's clock, injectable so tests can move time instead of sleeping.
+
+Only for times that travel in tokens and URLs; anything the database stores or is compared
+with a stored time uses the database's clock (`sqr_reports.db.clock`, ADR 0011).
+"""
 
 from __future__ import annotations
 

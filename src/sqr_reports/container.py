@@ -53,7 +53,6 @@ class Container:
         worker = Worker(
             sessions=self.sessions,
             read_sessions=self.read_sessions,
-            clock=self.clock,
             queue_clock=self.db_clock,
             settings=self.settings.worker,
             renderer=self.renderer,

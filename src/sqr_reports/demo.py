@@ -13,7 +13,7 @@ from sqr_reports.auth import repository as clients
 from sqr_reports.auth import scopes
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.service import create_client, rotate_secret
-from sqr_reports.clock import Clock
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.service import create_org
 from sqr_reports.users.schemas import UserRecord
@@ -165,7 +165,7 @@ def _shifted(value: Any, delta: timedelta) -> Any:
     return moved
 
 
-async def seed(session: AsyncSession, hasher: SecretHasher, clock: Clock) -> DemoCredentials:
+async def seed(session: AsyncSession, hasher: SecretHasher, clock: SessionClock) -> DemoCredentials:
     """Create (or refresh) the demo org, client and users; returns a fresh client secret."""
     if await orgs.get(session, DEMO_ORG_ID) is None:
         await create_org(session, clock, DEMO_ORG_NAME, org_id=DEMO_ORG_ID)
@@ -176,7 +176,7 @@ async def seed(session: AsyncSession, hasher: SecretHasher, clock: Clock) -> Dem
     else:
         secret = await rotate_secret(session, hasher, DEMO_CLIENT_ID)
     users = []
-    delta = timedelta(days=(clock.now() - DEMO_EPOCH).days)
+    delta = timedelta(days=(await clock.now(session) - DEMO_EPOCH).days)
     for outcome, fields in USERS:
         record = UserRecord.model_validate(_shifted(fields, delta))
         await upsert_user(session, clock, record)

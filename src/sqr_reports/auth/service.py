@@ -18,6 +18,7 @@ from sqr_reports.auth.credentials import (
 from sqr_reports.auth.models import CLIENT_ACTIVE, CLIENT_REVOKED, ApiClient
 from sqr_reports.auth.tokens import InvalidToken, TokenCodec
 from sqr_reports.clock import Clock
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import (
     BadRequest,
     Forbidden,
@@ -135,7 +136,7 @@ async def authorize(
 async def create_client(
     session: AsyncSession,
     hasher: SecretHasher,
-    clock: Clock,
+    clock: SessionClock,
     org_id: str,
     requested_scopes: list[str] | None = None,
     *,
@@ -156,18 +157,18 @@ async def create_client(
         secret_hash=secret_hash,
         scopes=" ".join(scope for scope in scopes.ALL if scope in wanted),
         status=CLIENT_ACTIVE,
-        created_at=clock.now(),
+        created_at=await clock.now(session),
     )
     return await repository.add_client(session, client), secret
 
 
-async def revoke_client(session: AsyncSession, clock: Clock, client_id: str) -> ApiClient:
+async def revoke_client(session: AsyncSession, clock: SessionClock, client_id: str) -> ApiClient:
     client = await repository.get_client(session, client_id)
     if client is None:
         raise NotFound(f"No client with id {client_id}")
     if client.status != CLIENT_REVOKED:
         client.status = CLIENT_REVOKED
-        client.revoked_at = clock.now()
+        client.revoked_at = await clock.now(session)
         await session.flush()
     return client
 

@@ -1,9 +1,10 @@
-"""The clock that queue timestamps are written and compared with.
+"""The database's clock: every time written to the database, or compared with one read from it.
 
-Leases, backoffs and the rate-limit window are compared across processes and machines. On
-PostgreSQL they are taken from the database's clock, so a worker or API replica whose own clock is
-off cannot expire a live lease early or delay a new job; SQLite is one machine, so the process
-clock is the database's clock there.
+The rule (ADR 0011): rows, leases, backoffs, the rate-limit window, the polling advice and the
+report's date are all compared across processes and machines, so on PostgreSQL they come from
+the database's clock and a replica whose own clock is off cannot expire a live lease early, delay
+a new job or misdate a report. SQLite is one machine, so the process clock is the database's
+clock there. The process clock (`sqr_reports.clock`) is only for tokens and download URLs.
 """
 
 from __future__ import annotations

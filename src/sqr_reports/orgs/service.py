@@ -4,17 +4,22 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqr_reports.clock import Clock
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import BadRequest
 from sqr_reports.orgs import repository
 from sqr_reports.orgs.models import ORG_ACTIVE, Org
 
 
 async def create_org(
-    session: AsyncSession, clock: Clock, name: str, *, org_id: str | None = None
+    session: AsyncSession, clock: SessionClock, name: str, *, org_id: str | None = None
 ) -> Org:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise BadRequest("An org name must have 1 to 200 characters")
-    org = Org(id=org_id or str(uuid.uuid4()), name=name, status=ORG_ACTIVE, created_at=clock.now())
+    org = Org(
+        id=org_id or str(uuid.uuid4()),
+        name=name,
+        status=ORG_ACTIVE,
+        created_at=await clock.now(session),
+    )
     return await repository.add(session, org)

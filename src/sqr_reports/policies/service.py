@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqr_reports.clock import Clock, isoformat_ms
+from sqr_reports.clock import isoformat_ms
 from sqr_reports.config import VerdictPolicy
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import BadRequest, NotFound, validation_problems
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.policies import repository
@@ -48,7 +49,7 @@ async def current(session: AsyncSession, org_id: str, default: VerdictPolicy) ->
 
 async def set_policy(
     session: AsyncSession,
-    clock: Clock,
+    clock: SessionClock,
     org_id: str,
     default: VerdictPolicy,
     changes: Mapping[str, Any],
@@ -68,7 +69,10 @@ async def set_policy(
     if values == base.values and base.version != DEFAULT_VERSION:
         return base, False
     row = OrgVerdictPolicy(
-        org_id=org_id, version=base.version + 1, created_at=clock.now(), **values.model_dump()
+        org_id=org_id,
+        version=base.version + 1,
+        created_at=await clock.now(session),
+        **values.model_dump(),
     )
     await repository.add(session, row)
     return AppliedPolicy(row.version, values, row.created_at), True

@@ -30,6 +30,8 @@ class Claim:
     max_attempts: int
     owner: str
     template_version: str
+    #: When the lease was taken, by the queue's clock: the report's "generated at".
+    claimed_at: datetime
 
     @property
     def is_last_attempt(self) -> bool:
@@ -52,6 +54,7 @@ async def claim_next(
         max_attempts=job.max_attempts,
         owner=owner,
         template_version=job.template_version,
+        claimed_at=now,
     )
 
 

@@ -89,11 +89,15 @@ async def create_job(
 
 @router.get("/{job_id}", summary="Get report job status", responses=error_responses(_ERRORS))
 async def get_job(
-    job_id: str, response: Response, principal: Reader, session: SessionDep, clock: ClockDep
+    job_id: str,
+    response: Response,
+    principal: Reader,
+    session: SessionDep,
+    queue_clock: QueueClockDep,
 ) -> JobView:
     """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when)."""
     job = await service.get_job(session, principal, job_id)
-    retry_after = service.poll_after_seconds(job, clock.now())
+    retry_after = await service.poll_after_seconds(session, queue_clock, job)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     response.headers["Cache-Control"] = "no-store"

@@ -139,11 +139,18 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: str) -> R
     return job
 
 
-def poll_after_seconds(job: ReportJob, now: datetime) -> int | None:
-    """The documented polling advice: 3-5 s at first, 10-15 s once a job is older than 30 s."""
+async def poll_after_seconds(
+    session: AsyncSession, clock: SessionClock, job: ReportJob
+) -> int | None:
+    """The documented polling advice: 3-5 s at first, 10-15 s once a job is older than 30 s.
+
+    The job's age is measured with the clock that stamped it (the queue's), so an API replica
+    whose own clock is off still gives the right advice; a finished job costs no clock read.
+    """
     if job.status in TERMINAL:
         return None
-    return POLL_FAST_SECONDS if now - job.created_at < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
+    age = await clock.now(session) - job.created_at
+    return POLL_FAST_SECONDS if age < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
 
 
 async def mint_download_url(

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqr_reports.clock import Clock
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import validation_problems
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.users import repository
@@ -27,7 +27,9 @@ class RecordRejected(Exception):
     pass
 
 
-async def import_users(session: AsyncSession, clock: Clock, lines: Iterable[str]) -> ImportResult:
+async def import_users(
+    session: AsyncSession, clock: SessionClock, lines: Iterable[str]
+) -> ImportResult:
     """Upsert one user per line; a bad line is reported and nothing of it is written."""
     result = ImportResult()
     for number, line in enumerate(lines, start=1):
@@ -51,7 +53,7 @@ def _parse(line: str) -> UserRecord:
         raise RecordRejected(validation_problems(exc, "line")) from None
 
 
-async def _upsert_or_reject(session: AsyncSession, clock: Clock, record: UserRecord) -> None:
+async def _upsert_or_reject(session: AsyncSession, clock: SessionClock, record: UserRecord) -> None:
     """What the schema lets through the database may still refuse (PostgreSQL takes no NUL
     characters in text): that line is reported like any other bad line."""
     try:
@@ -61,8 +63,8 @@ async def _upsert_or_reject(session: AsyncSession, clock: Clock, record: UserRec
         raise RecordRejected(f"the database refused this record ({reason})") from None
 
 
-async def upsert_user(session: AsyncSession, clock: Clock, record: UserRecord) -> AppUser:
-    now = clock.now()
+async def upsert_user(session: AsyncSession, clock: SessionClock, record: UserRecord) -> AppUser:
+    now = await clock.now(session)
     for link in record.connections:
         if await orgs.get(session, link.org_id) is None:
             raise RecordRejected(f"connections: unknown org_id {link.org_id}")

@@ -22,7 +22,6 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sqr_reports.clock import Clock
 from sqr_reports.config import WorkerSettings
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.orgs import repository as orgs
@@ -80,7 +79,6 @@ class Worker:
         *,
         sessions: async_sessionmaker[AsyncSession],
         read_sessions: async_sessionmaker[AsyncSession],
-        clock: Clock,
         queue_clock: SessionClock,
         settings: WorkerSettings,
         renderer: Renderer,
@@ -89,7 +87,6 @@ class Worker:
     ):
         self._sessions = sessions
         self._read_sessions = read_sessions
-        self._clock = clock
         self._queue_clock = queue_clock
         self._settings = settings
         self._renderer = renderer
@@ -218,7 +215,7 @@ class Worker:
         return None
 
     async def _render_and_store(self, claim: Claim) -> None:
-        generated_at = self._clock.now()
+        generated_at = claim.claimed_at
         async with self._read_sessions() as session:
             job = await jobs.get(session, claim.job_id)
             org = await orgs.get(session, claim.org_id)
