@@ -107,13 +107,16 @@ async def test_forged_and_invalid_tokens_are_401_invalid_token(
 
 
 async def test_token_expires_after_its_lifetime(
-    http: httpx.AsyncClient, api: Api, token_a: str, clock: MovableClock
+    http: httpx.AsyncClient, api: Api, org_a: ClientCredentials, clock: MovableClock
 ) -> None:
-    assert (await _get(http, token_a)).status_code == 404  # valid token, unknown job
-    clock.advance(3600 + 10)
+    """Tokens are checked against the real clock (5 s leeway), so these are issued in the past."""
+    clock.advance(-(3600 - 10))
+    nearly_spent = await api.token(org_a)
+    clock.advance(-20)
+    spent = await api.token(org_a)
 
-    response = await _get(http, token_a)
-
+    assert (await _get(http, nearly_spent)).status_code == 404  # valid token, unknown job
+    response = await _get(http, spent)
     assert_envelope(response, 401, "UNAUTHORIZED")
     assert "expired" in response.json()["message"].lower()
 

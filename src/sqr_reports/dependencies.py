@@ -137,9 +137,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks `scope` against the database."""
 
     async def dependency(
-        token: Annotated[str, Depends(bearer_token)], session: SessionDep, codec: CodecDep,
-        clock: ClockDep,
-    ) -> Principal:  # fmt: skip
-        return await authorize(session, codec, clock, token, scope)
+        token: Annotated[str, Depends(bearer_token)], session: SessionDep, codec: CodecDep
+    ) -> Principal:
+        return await authorize(session, codec, token, scope)
 
     return dependency
