@@ -179,8 +179,8 @@ async def seed(session: AsyncSession, hasher: SecretHasher, clock: SessionClock)
     delta = timedelta(days=(await clock.now(session) - DEMO_EPOCH).days)
     for outcome, fields in USERS:
         record = UserRecord.model_validate(_shifted(fields, delta))
-        await upsert_user(session, clock, record)
-        name = " ".join(p for p in (record.first_name, record.last_name) if p)
+        user = await upsert_user(session, clock, record)
+        name = " ".join(p for p in (user.first_name, user.last_name) if p)
         users.append(DemoUser(id=record.id, name=name, outcome=outcome))
     return DemoCredentials(DEMO_ORG_ID, DEMO_CLIENT_ID, secret, users)
 

@@ -10,14 +10,21 @@ from sqr_reports.db.base import Base, UTCDateTime
 CONNECTED = "CONNECTED"
 REVOKED = "REVOKED"
 MONITORING_KINDS = ("PEP", "SANCTION", "ADVERSE_MEDIA")
+REGISTRATION_STATUSES = ("active", "pending", "inactive", "suspended")
+#: The one declaration of a user's fields is `AppUser` below: the import format
+#: (`users.schemas.UserRecord`) is derived from its columns, whose `info` adds what a column
+#: type cannot say (a pattern, a range, a set of words).
+PERCENT = {"ge": 0, "le": 100}
 
 
 class AppUser(Base):
-    """An SQR user with the fields of SQR's public user-status data."""
+    """An SQR user with the fields of SQR's public user-status data (contract, user model)."""
 
     __tablename__ = "app_users"
 
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    id: Mapped[str] = mapped_column(
+        String(16), primary_key=True, info={"pattern": r"^[A-Z0-9]{1,16}$"}
+    )
     first_name: Mapped[str | None] = mapped_column(String(200))
     middle_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
@@ -34,19 +41,22 @@ class AppUser(Base):
     guardian_name: Mapped[str | None] = mapped_column(String(200))
     guardian_dob: Mapped[date | None] = mapped_column(Date)
     override_status: Mapped[str | None] = mapped_column(String(50))
-    override_notes: Mapped[str | None] = mapped_column(Text)
-    selfie_liveness_score: Mapped[float | None] = mapped_column(Float)
-    fmc_score: Mapped[float | None] = mapped_column(Float)
+    override_notes: Mapped[str | None] = mapped_column(Text, info={"max_length": 5000})
+    selfie_liveness_score: Mapped[float | None] = mapped_column(Float, info=PERCENT)
+    fmc_score: Mapped[float | None] = mapped_column(Float, info=PERCENT)
     gbg_high_level_result: Mapped[str | None] = mapped_column(String(50))
     high_level_result: Mapped[str | None] = mapped_column(String(50))
     document_overall_validation: Mapped[str | None] = mapped_column(String(50))
     registration_submitted: Mapped[bool | None] = mapped_column(Boolean)
-    registration_status: Mapped[str | None] = mapped_column(String(16))
+    registration_status: Mapped[str | None] = mapped_column(
+        String(16), info={"choices": REGISTRATION_STATUSES}
+    )
     mobile_registration_status: Mapped[str | None] = mapped_column(String(50))
     id3_match_status: Mapped[str | None] = mapped_column(String(50))
     id3_pep_sanction_result: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Stamped by the service on every import, never imported.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), info={"managed": True})
 
 
 class Connection(Base):

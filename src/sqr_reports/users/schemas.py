@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -11,13 +11,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     field_validator,
 )
+from sqlalchemy import Boolean, Column, Date, Float, String, inspect
 
-UserId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
-Short = Annotated[str, StringConstraints(max_length=50)]
-Name = Annotated[str, StringConstraints(max_length=200)]
-Score = Annotated[float, Field(ge=0, le=100)]
+from sqr_reports.db.base import UTCDateTime
+from sqr_reports.users.models import AppUser
 
 
 def _aware(value: datetime) -> datetime:
@@ -56,36 +56,46 @@ class MonitoringRecord(_Record):
     detail: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class UserRecord(_Record):
-    id: UserId
-    first_name: Name | None = None
-    middle_name: Name | None = None
-    last_name: Name | None = None
-    email: Annotated[str, StringConstraints(max_length=320)] | None = None
-    phone: Short | None = None
-    dob: date | None = None
-    full_address: Annotated[str, StringConstraints(max_length=500)] | None = None
-    address1: Name | None = None
-    address2: Name | None = None
-    city: Annotated[str, StringConstraints(max_length=100)] | None = None
-    state: Annotated[str, StringConstraints(max_length=100)] | None = None
-    country: Annotated[str, StringConstraints(max_length=100)] | None = None
-    postcode: Annotated[str, StringConstraints(max_length=20)] | None = None
-    guardian_name: Name | None = None
-    guardian_dob: date | None = None
-    override_status: Short | None = None
-    override_notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    selfie_liveness_score: Score | None = None
-    fmc_score: Score | None = None
-    gbg_high_level_result: Short | None = None
-    high_level_result: Short | None = None
-    document_overall_validation: Short | None = None
-    registration_submitted: bool | None = None
-    registration_status: Literal["active", "pending", "inactive", "suspended"] | None = None
-    mobile_registration_status: Short | None = None
-    id3_match_status: Short | None = None
-    id3_pep_sanction_result: Short | None = None
-    created_at: Timestamp | None = None
+def _column_type(column: Column[Any]) -> Any:
+    """The import type of one `AppUser` column: its SQL type, narrowed by its `info`."""
+    info, sql = column.info, column.type
+    if "choices" in info:
+        return Literal[tuple(info["choices"])]
+    if isinstance(sql, UTCDateTime):
+        return Timestamp
+    if isinstance(sql, String):
+        limit = info.get("max_length", sql.length)
+        return Annotated[str, StringConstraints(max_length=limit, pattern=info.get("pattern"))]
+    if isinstance(sql, Float):
+        return Annotated[float, Field(ge=info.get("ge"), le=info.get("le"))]
+    for sql_type, python_type in ((Boolean, bool), (Date, date)):
+        if isinstance(sql, sql_type):
+            return python_type
+    raise TypeError(f"no import type for column {column.name} ({sql})")
+
+
+def _profile_fields() -> dict[str, Any]:
+    """Every imported column of `AppUser`, optional but for the id, in declaration order."""
+    fields: dict[str, Any] = {}
+    for column in inspect(AppUser).columns:
+        if column.info.get("managed"):
+            continue
+        kind = _column_type(column)
+        fields[column.name] = (kind, ...) if column.primary_key else (kind | None, None)
+    return fields
+
+
+if TYPE_CHECKING:
+    _Profile = _Record
+else:
+    _Profile = create_model("_Profile", __base__=_Record, **_profile_fields())
+
+
+class UserRecord(_Profile):
+    """One line of the import: the `AppUser` columns (derived), connections and monitoring."""
+
+    if TYPE_CHECKING:  # derived above at run time; declared here for the type checker
+        id: str
     connections: list[ConnectionRecord] = Field(default_factory=list)
     #: Replaces the user's monitoring history when present; kept as is when absent.
     monitoring: list[MonitoringRecord] | None = None
