@@ -318,7 +318,7 @@ async def test_a_replica_with_a_skewed_clock_advises_and_dates_by_the_database_c
 ) -> None:
     """The clock rule (ADR 0011): job times come from the database, whatever a replica's clock."""
     skewed = MovableClock()
-    skewed.advance(2400)  # this machine's clock is 40 minutes fast (its tokens stay valid)
+    skewed.advance(2400)  # this machine's clock is 40 minutes fast
     elsewhere = _replica(container, skewed)
     transport = httpx.ASGITransport(app=create_app(container=elsewhere))
     try:
