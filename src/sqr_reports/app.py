@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from sqr_reports import __version__, http_errors
 from sqr_reports.auth.router import router as auth_router
@@ -92,25 +90,7 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(downloads_router)
     app.include_router(health_router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI documents a 422 `HTTPValidationError` on every route with parameters; ours answer
-    invalid input with 400 and the house envelope, and 422 means something else here."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        for operation in (op for path in schema["paths"].values() for op in path.values()):
-            responses = operation.get("responses", {})
-            if "HTTPValidationError" in str(responses.get("422", "")):
-                del responses["422"]
-        for name in ("HTTPValidationError", "ValidationError"):
-            schema.get("components", {}).get("schemas", {}).pop(name, None)
-        app.openapi_schema = schema
-    return app.openapi_schema
 
 
 def create_api_app() -> FastAPI:

@@ -6,8 +6,10 @@ Messages are written for the API client: they never carry a secret, a token or a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -59,6 +61,36 @@ class ValidationFailed(AppError):
     def __init__(self, errors: list[FieldError], message: str | None = None):
         super().__init__(message)
         self.errors = errors
+
+    @classmethod
+    def from_pydantic(cls, errors: Iterable[Mapping[str, Any]]) -> ValidationFailed:
+        """Pydantic's errors (of a body, or FastAPI's of a request) as the `errors[]` entries."""
+        return cls([_field_error(error) for error in errors])
+
+
+#: Pydantic's error types, in the contract's words (`maxLength`, `unknownField`, ...).
+_CODES = {
+    "missing": "required",
+    "string_too_long": "maxLength",
+    "string_too_short": "minLength",
+    "extra_forbidden": "unknownField",
+    "string_type": "type",
+    "json_invalid": "invalidJson",
+    "string_pattern_mismatch": "pattern",
+    "model_type": "type",
+    "model_attributes_type": "type",
+    "dict_type": "type",
+}
+
+
+def _field_error(error: Mapping[str, Any]) -> FieldError:
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    kind = str(error.get("type"))
+    return FieldError(
+        field=".".join(location) or "body",
+        code=_CODES.get(kind, kind),
+        hint=str(error.get("msg", "invalid value")),
+    )
 
 
 class BadRequest(AppError):

@@ -7,7 +7,6 @@ their traceback and answered with a generic 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -23,7 +22,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.errors import (
     AppError,
-    FieldError,
     OAuthError,
     ServiceUnavailable,
     ValidationFailed,
@@ -32,19 +30,6 @@ from sqr_reports.errors import (
 from sqr_reports.storage.local import DOWNLOAD_PATH
 
 log = logging.getLogger(__name__)
-
-_CODES = {
-    "missing": "required",
-    "string_too_long": "maxLength",
-    "string_too_short": "minLength",
-    "extra_forbidden": "unknownField",
-    "string_type": "type",
-    "json_invalid": "invalidJson",
-    "string_pattern_mismatch": "pattern",
-    "model_type": "type",
-    "model_attributes_type": "type",
-    "dict_type": "type",
-}
 
 
 def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -> dict[str, Any]:
@@ -78,28 +63,21 @@ class ErrorEnvelope(BaseModel):
 
 
 def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for errors, each with the envelope's schema."""
-    return {code: {"description": text, "model": ErrorEnvelope} for code, text in described.items()}
+    """OpenAPI `responses` entries for errors, each with the envelope's schema.
+
+    The `default` entry (any other error: the envelope too) also tells FastAPI not to document
+    its own 422 `HTTPValidationError`: invalid input is a 400 in the envelope here.
+    """
+    documented: dict[int | str, dict[str, Any]] = {
+        code: {"description": text, "model": ErrorEnvelope} for code, text in described.items()
+    }
+    documented["default"] = {"description": "Any other error", "model": ErrorEnvelope}
+    return documented
 
 
 def _public_path(path: str) -> str:
     """The request path, except a download URL's object key, which is never echoed."""
     return DOWNLOAD_PATH + "{key}" if path.startswith(DOWNLOAD_PATH) else path
-
-
-def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
-    """Pydantic errors as the house `errors[]` entries."""
-    result = []
-    for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        result.append(
-            FieldError(
-                field=".".join(location) or "body",
-                code=_CODES.get(str(error.get("type")), str(error.get("type"))),
-                hint=str(error.get("msg", "invalid value")),
-            )
-        )
-    return result
 
 
 async def app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -120,7 +98,7 @@ async def app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def request_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    failure = ValidationFailed(field_errors(exc.errors()))
+    failure = ValidationFailed.from_pydantic(exc.errors())
     return await app_error(request, failure)
 
 

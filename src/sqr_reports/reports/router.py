@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Header, Response
 
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
@@ -16,16 +15,18 @@ from sqr_reports.dependencies import (
     QueueClockDep,
     SessionDep,
     StoreDep,
+    json_body,
+    json_request_body,
     require_scope,
 )
-from sqr_reports.errors import UnsupportedMediaType, ValidationFailed
-from sqr_reports.http_errors import error_responses, field_errors
+from sqr_reports.http_errors import error_responses
 from sqr_reports.reports import service
 from sqr_reports.reports.schemas import DownloadUrl, JobAccepted, JobCreate, JobView
 
 router = APIRouter(prefix="/v1/document/api", tags=["PDF Report (API Client)"])
 
-Writer = Annotated[Principal, Depends(require_scope(scopes.WRITE_REPORTS))]
+_may_write = require_scope(scopes.WRITE_REPORTS)
+Writer = Annotated[Principal, Depends(_may_write)]
 Reader = Annotated[Principal, Depends(require_scope(scopes.READ_REPORTS))]
 Downloader = Annotated[Principal, Depends(require_scope(scopes.DOWNLOAD_REPORTS))]
 _ERRORS = {
@@ -41,12 +42,7 @@ _ERRORS = {
     "",
     status_code=202,
     summary="Create a PDF report generation job",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": JobCreate.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_request_body(JobCreate),
     responses=error_responses(
         _ERRORS
         | {
@@ -57,9 +53,9 @@ _ERRORS = {
     ),
 )
 async def create_job(
-    request: Request,
     response: Response,
     principal: Writer,
+    body: Annotated[JobCreate, json_body(JobCreate, after=_may_write)],
     session: SessionDep,
     queue_clock: QueueClockDep,
     policy: JobPolicyDep,
@@ -74,7 +70,6 @@ async def create_job(
     ] = None,
 ) -> JobAccepted:
     """Enqueues an async PDF report generation job for the user; returns 202 at once."""
-    body = _parse_body(request.headers.get("Content-Type"), await request.body())
     created = await service.create_job(
         session, queue_clock, policy, principal, body, idempotency_key
     )
@@ -130,14 +125,3 @@ async def get_download_url(
     )
     response.headers["Cache-Control"] = "no-store"
     return DownloadUrl.of(signed)
-
-
-def _parse_body(content_type: str | None, raw: bytes) -> JobCreate:
-    """Parsed here, after authentication, so an anonymous caller learns nothing from a 400."""
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType()
-    try:
-        return JobCreate.model_validate_json(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(field_errors(exc.errors())) from None
