@@ -175,7 +175,16 @@ def test_unknown_client_costs_one_argon2_verification(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(
     ("content", "content_type"),
-    [(b"{not json", "application/json"), (b"[1]", "application/json"), (b"x", "text/plain")],
+    [
+        (b"{not json", "application/json"),
+        (b"[1]", "application/json"),
+        (b'{"grant_type": "client_credentials", "client_id": 7}', "application/json"),
+        (b"[" * 10_000, "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b"grant_type=client_credentials&grant_type=x", "application/x-www-form-urlencoded"),
+        (b"grant_type=\xff", "application/x-www-form-urlencoded"),
+        (b"x", "text/plain"),
+    ],
 )
 async def test_malformed_bodies_are_invalid_request(
     http: httpx.AsyncClient, content: bytes, content_type: str

@@ -4,30 +4,49 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from typing import Any, Literal
+from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from sqr_reports.auth.service import TokenRequest, grant_token
-from sqr_reports.dependencies import ClockDep, CodecDep, HasherDep, KeysDep, ReadSessionDep
+from sqr_reports.dependencies import (
+    ClockDep,
+    CodecDep,
+    HasherDep,
+    KeysDep,
+    ReadSessionDep,
+    media_type,
+)
 from sqr_reports.errors import OAuthError
 from sqr_reports.http_errors import error_responses
 
 router = APIRouter(tags=["OAuth Token API"])
-_FIELDS = ("grant_type", "client_id", "client_secret", "scope")
+_FORM = "application/x-www-form-urlencoded"
+#: A parameter as clients should send it (documented as a plain string; absent when missing).
+_Parameter = Annotated[str | None, WithJsonSchema({"type": "string"})]
 
 
 class TokenRequestBody(BaseModel):
-    """The client-credentials request, as JSON or as a form (or with HTTP Basic credentials)."""
+    """The client-credentials request, as JSON or as a form (or with HTTP Basic credentials).
 
-    grant_type: Literal["client_credentials"]
-    client_id: str | None = None
-    client_secret: str | None = None
-    scope: str | None = Field(default=None, examples=["read:reports download:reports"])
+    Every parameter is an optional string here: which are missing or wrong is the grant's to
+    say, in RFC 6749's words (`invalid_request`, `unsupported_grant_type`, `invalid_client`).
+    """
+
+    # Strict: a number is not a string; unknown parameters are ignored (RFC 6749 §3.2).
+    model_config = ConfigDict(
+        strict=True, extra="ignore", json_schema_extra={"required": ["grant_type"]}
+    )
+
+    grant_type: Annotated[
+        str | None, WithJsonSchema({"type": "string", "enum": ["client_credentials"]})
+    ] = None
+    client_id: _Parameter = None
+    client_secret: _Parameter = None
+    scope: _Parameter = Field(default=None, examples=["read:reports download:reports"])
 
 
 class TokenResponse(BaseModel):
@@ -49,7 +68,7 @@ _TOKEN_DOCS: dict[str, Any] = {
             "required": True,
             "content": {
                 media: {"schema": TokenRequestBody.model_json_schema()}
-                for media in ("application/json", "application/x-www-form-urlencoded")
+                for media in ("application/json", _FORM)
             },
         }
     },
@@ -88,43 +107,42 @@ async def jwks(keys: KeysDep) -> JSONResponse:
 
 
 async def _token_request(request: Request) -> TokenRequest:
-    fields = await _body_fields(request)
+    body = await _token_body(request)
     basic = _basic_credentials(request.headers.get("Authorization"))
     if basic is not None:
-        if fields.get("client_id") not in (None, basic[0]) or "client_secret" in fields:
+        if body.client_id not in (None, basic[0]) or body.client_secret is not None:
             raise OAuthError("invalid_request", "Use one client authentication method only")
-        fields["client_id"], fields["client_secret"] = basic
-    return TokenRequest(**{name: fields.get(name) for name in _FIELDS})
+        body = body.model_copy(update={"client_id": basic[0], "client_secret": basic[1]})
+    return TokenRequest(**body.model_dump())
 
 
-async def _body_fields(request: Request) -> dict[str, str]:
-    media_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    raw = await request.body()
+async def _token_body(request: Request) -> TokenRequestBody:
+    """The parameters from a JSON or form body (none when the body is empty)."""
+    raw, kind = await request.body(), media_type(request)
     if not raw:
-        return {}
-    if media_type == "application/json":
-        try:
-            parsed: Any = json.loads(raw)
-        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
-            raise OAuthError("invalid_request", "The body is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise OAuthError("invalid_request", "The body must be a JSON object")
-        values = {k: v for k, v in parsed.items() if k in _FIELDS}
-        if any(not isinstance(v, str) for v in values.values()):
-            raise OAuthError("invalid_request", "Token request parameters must be strings")
-        return values
-    if media_type == "application/x-www-form-urlencoded":
-        try:
-            form = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise OAuthError("invalid_request", "The body is not valid form data") from None
-        if any(len(form.get(name, [])) > 1 for name in _FIELDS):
-            raise OAuthError("invalid_request", "Parameters must not be repeated")
-        return {name: form[name][0] for name in _FIELDS if name in form}
-    raise OAuthError(
-        "invalid_request",
-        "Send the token request as application/json or application/x-www-form-urlencoded",
-    )
+        return TokenRequestBody()
+    if kind not in ("application/json", _FORM):
+        raise OAuthError(
+            "invalid_request", f"Send the token request as application/json or {_FORM}"
+        )
+    try:
+        if kind == _FORM:
+            return TokenRequestBody.model_validate(_form_parameters(raw))
+        return TokenRequestBody.model_validate_json(raw)
+    except ValidationError:  # bad JSON or UTF-8, not an object, a parameter not a string
+        raise OAuthError("invalid_request", "The token request is malformed") from None
+
+
+def _form_parameters(raw: bytes) -> dict[str, str]:
+    """RFC 6749 §3.2: form parameters, none of ours repeated."""
+    try:
+        form = parse_qs(raw.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise OAuthError("invalid_request", "The body is not valid form data") from None
+    ours = {name: values for name, values in form.items() if name in TokenRequestBody.model_fields}
+    if any(len(values) > 1 for values in ours.values()):
+        raise OAuthError("invalid_request", "Parameters must not be repeated")
+    return {name: values[0] for name, values in ours.items()}
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:
