@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from sqr_reports.container import Container
 from sqr_reports.worker.runner import Worker
 from tests.support import Api, MovableClock, assert_envelope
 
@@ -89,3 +90,18 @@ async def test_download_scope_and_org_are_checked_on_every_call(
 ) -> None:
     assert (await api.url(token_a, completed_job)).status_code == 200
     assert_envelope(await api.url(token_b, completed_job), 404, "NOT_FOUND")
+
+
+async def test_urls_are_made_absolute_with_the_public_url_and_its_path(
+    api: Api, http: httpx.AsyncClient, token_a: str, completed_job: str, container: Container
+) -> None:
+    """Behind a proxy that serves the API under a path, the URL keeps that path."""
+    container.settings.public_url = "https://reports.example.test/sqr/"
+
+    url = await _mint(api, token_a, completed_job)
+
+    assert url.startswith("https://reports.example.test/sqr/v1/downloads/")
+    served = urlsplit(url)  # what the proxy passes on: the path without its own prefix
+    download = await http.get(f"{served.path.removeprefix('/sqr')}?{served.query}")
+    assert download.status_code == 200
+    assert download.content.startswith(b"%PDF-")

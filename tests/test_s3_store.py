@@ -201,10 +201,7 @@ def test_missing_credentials_become_a_clean_storage_error(
 
     with pytest.raises(StorageError) as error:
         store.presign_get(
-            KEY,
-            filename="r.pdf",
-            expires_at=datetime.now(UTC) + timedelta(seconds=300),
-            base_url="",
+            KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=300)
         )
     assert "NoCredentialsError" in str(error.value)
     _assert_clean(error.value)
@@ -213,10 +210,7 @@ def test_missing_credentials_become_a_clean_storage_error(
 def test_presigned_url_is_sigv4_for_300_seconds_as_a_pdf_attachment() -> None:
     store = make_store()
     url = store.presign_get(
-        KEY,
-        filename="identity-report.pdf",
-        expires_at=datetime.now(UTC) + timedelta(seconds=300),
-        base_url="https://api.example.test",
+        KEY, filename="identity-report.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=300)
     )
 
     assert "X-Amz-Expires=300" in url
@@ -229,8 +223,6 @@ def test_presigned_url_is_sigv4_for_300_seconds_as_a_pdf_attachment() -> None:
     assert len(query["X-Amz-Signature"]) == 64
     assert "X-Amz-Date" in query
     assert SECRET not in url
-    # base_url is ignored: the link points at S3, which verifies it.
-    assert "api.example.test" not in url
     assert urlsplit(url).path.endswith("/org-7f3a/reports/3c1d2e-identity.pdf")
 
 
@@ -242,10 +234,7 @@ def test_expires_in_is_the_rounded_time_left_and_at_least_one_second(
     seconds_left: float, expires_in: int
 ) -> None:
     url = make_store().presign_get(
-        KEY,
-        filename="r.pdf",
-        expires_at=datetime.now(UTC) + timedelta(seconds=seconds_left),
-        base_url="",
+        KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=seconds_left)
     )
     assert _query(url)["X-Amz-Expires"] == str(expires_in)
 
@@ -253,13 +242,13 @@ def test_expires_in_is_the_rounded_time_left_and_at_least_one_second(
 @pytest.mark.parametrize("filename", ['r".pdf', "r\r\nx.pdf", "", "a/b.pdf", "x" * 101])
 def test_unsafe_filenames_are_refused(filename: str) -> None:
     with pytest.raises(ValueError, match="unsafe download filename"):
-        make_store().presign_get(KEY, filename=filename, expires_at=datetime.now(UTC), base_url="")
+        make_store().presign_get(KEY, filename=filename, expires_at=datetime.now(UTC))
 
 
 def test_a_lifetime_beyond_sigv4s_seven_days_is_refused() -> None:
     with pytest.raises(ValueError, match="seven days"):
         make_store().presign_get(
-            KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(days=8), base_url=""
+            KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(days=8)
         )
 
 
@@ -286,7 +275,7 @@ def test_from_settings_maps_empty_strings_and_none_to_unset() -> None:
     store = S3BlobStore.from_settings(settings)
     sent = _capture_put_params(store)
     url = store.presign_get(
-        KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=60), base_url=""
+        KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=60)
     )
     assert url.startswith("http://127.0.0.1:4566/reports/org-7f3a/")
     assert "/eu-west-3/s3/aws4_request" in _query(url)["X-Amz-Credential"]
@@ -357,10 +346,7 @@ async def localstack_store(localstack_bucket: str) -> S3BlobStore:
 
 def _presign(store: S3BlobStore, seconds: float = 300, key: str = KEY) -> str:
     return store.presign_get(
-        key,
-        filename=FILENAME,
-        expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
-        base_url="https://ignored.example.test",
+        key, filename=FILENAME, expires_at=datetime.now(UTC) + timedelta(seconds=seconds)
     )
 
 

@@ -17,6 +17,7 @@ from sqr_reports.db.migrate import upgrade
 from sqr_reports.health.router import router as health_router
 from sqr_reports.http_limits import BodyLimit
 from sqr_reports.reports.router import router as reports_router
+from sqr_reports.storage.local import DOWNLOAD_PATH
 from sqr_reports.storage.router import router as downloads_router
 from sqr_reports.worker.process import run_worker
 
@@ -83,7 +84,7 @@ def create_app(
     )
     if container is not None:
         app.state.container = container  # usable without the lifespan (in-process test clients)
-    http_errors.install(app)
+    http_errors.install(app, secret_path_prefixes=(DOWNLOAD_PATH,))
     # Every request body here is a few hundred bytes; nobody gets to make us buffer more.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(auth_router)

@@ -27,7 +27,6 @@ from sqr_reports.errors import (
     ValidationFailed,
     error_word,
 )
-from sqr_reports.storage.local import DOWNLOAD_PATH
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -
         "error": error_word(status),
         "message": message,
         "timestamp": isoformat_ms(datetime.now(UTC)),
-        "path": _public_path(request.url.path),
+        "path": _public_path(request),
         "method": request.method,
         **extra,
     }
@@ -75,9 +74,15 @@ def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]
     return documented
 
 
-def _public_path(path: str) -> str:
-    """The request path, except a download URL's object key, which is never echoed."""
-    return DOWNLOAD_PATH + "{key}" if path.startswith(DOWNLOAD_PATH) else path
+def _public_path(request: Request) -> str:
+    """The request path, except under a prefix whose paths carry secrets (a download URL's
+    object key), which `install` was given: then only the prefix and a placeholder."""
+    path = request.url.path
+    prefixes: tuple[str, ...] = getattr(request.app.state, "secret_path_prefixes", ())
+    for prefix in prefixes:
+        if path.startswith(prefix):
+            return prefix + "{key}"
+    return path
 
 
 async def app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -143,7 +148,8 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(envelope(request, status, "Internal server error"), status_code=status)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, secret_path_prefixes: tuple[str, ...] = ()) -> None:
+    app.state.secret_path_prefixes = secret_path_prefixes
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, request_validation_error)
     app.add_exception_handler(StarletteHTTPException, http_exception)

@@ -121,7 +121,6 @@ async def get_download_url(
         principal,
         job_id,
         ttl_seconds=links.ttl_seconds,
-        base_url=links.base_url,
     )
     response.headers["Cache-Control"] = "no-store"
-    return DownloadUrl.of(signed)
+    return DownloadUrl.of(signed, base_url=links.base_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -71,9 +72,11 @@ class DownloadUrl(BaseModel):
     expiresAt: str
 
     @classmethod
-    def of(cls, signed: SignedUrl) -> DownloadUrl:
+    def of(cls, signed: SignedUrl, *, base_url: str) -> DownloadUrl:
+        """`base_url` (this service's public URL) makes a local store's path absolute."""
+        absolute = urlsplit(signed.url).scheme != ""
         return cls(
-            url=signed.url,
+            url=signed.url if absolute else base_url.rstrip("/") + signed.url,
             expiresInSeconds=signed.ttl_seconds,
             expiresAt=isoformat_ms(signed.expires_at),
         )

@@ -161,16 +161,13 @@ async def mint_download_url(
     job_id: str,
     *,
     ttl_seconds: int,
-    base_url: str,
 ) -> SignedUrl:
     """A fresh signed URL on every call; nothing is cached."""
     job = await get_job(session, principal, job_id)
     if job.status != JobStatus.COMPLETE or job.storage_key is None:
         raise Unprocessable(f"Report is not ready: job status is {job.status}")
     expires_at = clock.now() + timedelta(seconds=ttl_seconds)
-    url = store.presign_get(
-        job.storage_key, filename=download_filename(job), expires_at=expires_at, base_url=base_url
-    )
+    url = store.presign_get(job.storage_key, filename=download_filename(job), expires_at=expires_at)
     return SignedUrl(url=url, expires_at=expires_at, ttl_seconds=ttl_seconds)
 
 

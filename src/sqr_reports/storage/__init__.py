@@ -33,6 +33,9 @@ class BlobStore(Protocol):
     async def check(self) -> None:
         """Raise `StorageError` unless the store is reachable (readiness probes)."""
 
-    def presign_get(
-        self, key: str, *, filename: str, expires_at: datetime, base_url: str
-    ) -> str: ...
+    def presign_get(self, key: str, *, filename: str, expires_at: datetime) -> str:
+        """A URL for GETs of `key` until `expires_at`, as an attachment named `filename`.
+
+        Absolute when the store serves downloads itself (S3); a path on this service when the
+        service does (the local store), which the API makes absolute with its public URL.
+        """

@@ -48,7 +48,8 @@ class LocalBlobStore:
             raise StorageError("the report directory is not writable")
 
     # -- signed URLs ----------------------------------------------------------------------------
-    def presign_get(self, key: str, *, filename: str, expires_at: datetime, base_url: str) -> str:
+    def presign_get(self, key: str, *, filename: str, expires_at: datetime) -> str:
+        """A path on this service (`DOWNLOAD_PATH`...), served by `storage.router`."""
         self._path(key)  # validates the key
         if not SAFE_FILENAME.match(filename):
             raise ValueError("unsafe download filename")
@@ -60,7 +61,7 @@ class LocalBlobStore:
                 "signature": self._sign(key, expires_ms, filename),
             }
         )
-        return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}{quote(key)}?{query}"
+        return f"{DOWNLOAD_PATH}{quote(key)}?{query}"
 
     def open_signed(
         self, key: str, *, expires: str, filename: str, signature: str, now: datetime

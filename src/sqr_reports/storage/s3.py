@@ -146,13 +146,13 @@ class S3BlobStore:
             raise _storage_error("bucket check", exc) from None
 
     # -- signed URLs ----------------------------------------------------------------------------
-    def presign_get(self, key: str, *, filename: str, expires_at: datetime, base_url: str) -> str:
+    def presign_get(self, key: str, *, filename: str, expires_at: datetime) -> str:
         """A SigV4 presigned GET that S3 serves until `expires_at`, as a PDF attachment.
 
-        `base_url` is ignored: the URL must point at S3 itself, because S3 is what checks the
-        signature (the host is part of what is signed) and serves the bytes; the service is not on
-        the download path at all. The disposition and type are signed response overrides, so a
-        client cannot change the filename, and the download is a PDF whatever was stored.
+        The URL points at S3 itself, because S3 is what checks the signature (the host is part
+        of what is signed) and serves the bytes; the service is not on the download path at all.
+        The disposition and type are signed response overrides, so a client cannot change the
+        filename, and the download is a PDF whatever was stored.
         Signing is local computation: no network call, so no thread is needed.
         """
         if not SAFE_FILENAME.match(filename):
