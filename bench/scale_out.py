@@ -364,7 +364,7 @@ async def create_orgs(settings: Settings, count: int) -> list[OrgCredentials]:
             for index in range(count):
                 org = await create_org(session, container.db_clock, f"Bench Org {index:03d}")
                 client, secret = await auth.create_client(
-                    session, container.hasher, container.db_clock, org.id
+                    session, org.id, hasher=container.hasher, clock=container.db_clock
                 )
                 created.append(OrgCredentials(index, org.id, client.client_id, secret))
     finally:

@@ -1,5 +1,8 @@
 """Fixtures: a real database (SQLite by default, PostgreSQL when
-SQR_REPORTS_TEST_DATABASE_URL is set), the real renderer, and the app in process."""
+SQR_REPORTS_TEST_DATABASE_URL is set), the real renderer, and the app in process.
+
+Under pytest-xdist each worker is a session of its own: its own seed, render pool and, on
+PostgreSQL, its own database on the same server (`<database>_gw0`, ...)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from sqr_reports.app import create_app
 from sqr_reports.auth import service as auth
@@ -24,13 +28,27 @@ from sqr_reports.db.engine import create_engine
 from sqr_reports.db.metadata import metadata
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.orgs.service import create_org
+from sqr_reports.rendering import Renderer
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.users.schemas import UserRecord
 from sqr_reports.users.service import upsert_user
 from sqr_reports.worker.runner import Worker
 from tests.support import Api, ClientCredentials, MovableClock
 
-POSTGRES_URL = os.environ.get("SQR_REPORTS_TEST_DATABASE_URL", "")
+
+def _this_workers_database(url: str) -> str:
+    """The database this test process may empty at will: the configured one, or under
+    pytest-xdist a sibling named after the worker, since each worker truncates as it goes."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    configured = make_url(url)
+    own = configured.set(database=f"{configured.database}_{worker}")
+    return own.render_as_string(hide_password=False)
+
+
+CONFIGURED_POSTGRES_URL = os.environ.get("SQR_REPORTS_TEST_DATABASE_URL", "")
+POSTGRES_URL = _this_workers_database(CONFIGURED_POSTGRES_URL)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +62,8 @@ async def postgres_schema() -> AsyncIterator[str | None]:
     if not POSTGRES_URL:
         yield None
         return
+    if POSTGRES_URL != CONFIGURED_POSTGRES_URL:
+        await _create_database(POSTGRES_URL, via=CONFIGURED_POSTGRES_URL)
     engine = create_engine(POSTGRES_URL)
     async with engine.begin() as connection:
         await connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -51,6 +71,21 @@ async def postgres_schema() -> AsyncIterator[str | None]:
     await upgrade(engine)
     await engine.dispose()
     yield POSTGRES_URL
+
+
+async def _create_database(url: str, *, via: str) -> None:
+    """Create the database of `url` unless it exists, connected to the server through `via`."""
+    name = make_url(url).database
+    server = create_async_engine(via, isolation_level="AUTOCOMMIT")  # CREATE DATABASE needs it
+    try:
+        async with server.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not found:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +141,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 async def container(
-    settings: Settings, clock: MovableClock, renderer: TypstRenderer
+    settings: Settings, clock: MovableClock, renderer: Renderer
 ) -> AsyncIterator[Container]:
     built = build_container(settings, clock, renderer)
     if POSTGRES_URL:  # migrated once per session; on SQLite each test has a migrated copy
@@ -147,7 +182,7 @@ async def register_org(
     async with container.sessions.begin() as db:
         org = await create_org(db, container.db_clock, name)
         client, secret = await auth.create_client(
-            db, container.hasher, container.db_clock, org.id, scopes
+            db, org.id, scopes, hasher=container.hasher, clock=container.db_clock
         )
     return ClientCredentials(org.id, client.client_id, secret)
 

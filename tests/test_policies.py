@@ -23,7 +23,7 @@ from tests.support import Api, ClientCredentials
 async def _set(container: Container, org_id: str, **changes: Any) -> policies.AppliedPolicy:
     async with container.sessions.begin() as session:
         applied, _ = await policies.set_policy(
-            session, container.db_clock, org_id, container.settings.verdict, changes
+            session, org_id, changes, clock=container.db_clock, default=container.settings.verdict
         )
     return applied
 
@@ -52,8 +52,8 @@ async def test_each_change_is_a_new_version_and_no_change_adds_none(
     second = await _set(container, org_a.org_id, face_match_threshold=90)
     async with container.sessions.begin() as session:
         same, changed = await policies.set_policy(
-            session, container.db_clock, org_a.org_id, container.settings.verdict,
-            {"minimum_age": 21},
+            session, org_a.org_id, {"minimum_age": 21}, clock=container.db_clock,
+            default=container.settings.verdict,
         )  # fmt: skip
 
     assert (first.version, second.version, same.version, changed) == (1, 2, 2, False)

@@ -215,7 +215,7 @@ async def _client_create(container: Container, args: argparse.Namespace) -> int:
     requested = args.scopes.split() if args.scopes is not None else None
     async with container.sessions.begin() as session:
         client, secret = await auth.create_client(
-            session, container.hasher, container.db_clock, args.org_id, requested
+            session, args.org_id, requested, hasher=container.hasher, clock=container.db_clock
         )
     record = {
         "client_id": client.client_id,
@@ -260,7 +260,11 @@ async def _policy_set(container: Container, args: argparse.Namespace) -> int:
     changes = {name: value for name, value in changes.items() if value is not None}
     async with container.sessions.begin() as session:
         applied, changed = await policies.set_policy(
-            session, container.db_clock, args.org_id, container.settings.verdict, changes
+            session,
+            args.org_id,
+            changes,
+            clock=container.db_clock,
+            default=container.settings.verdict,
         )
     if not changed and not args.json:
         print("unchanged: the policy already has these values")

@@ -171,7 +171,12 @@ async def seed(session: AsyncSession, hasher: SecretHasher, clock: SessionClock)
         await create_org(session, clock, DEMO_ORG_NAME, org_id=DEMO_ORG_ID)
     if await clients.get_client(session, DEMO_CLIENT_ID) is None:
         _, secret = await create_client(
-            session, hasher, clock, DEMO_ORG_ID, list(scopes.ALL), client_id=DEMO_CLIENT_ID
+            session,
+            DEMO_ORG_ID,
+            list(scopes.ALL),
+            hasher=hasher,
+            clock=clock,
+            client_id=DEMO_CLIENT_ID,
         )
     else:
         secret = await rotate_secret(session, hasher, DEMO_CLIENT_ID)

@@ -90,7 +90,8 @@ async def token(
     request: Request, session: ReadSessionDep, hasher: HasherDep, codec: CodecDep, clock: ClockDep
 ) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
-    grant = await grant_token(session, hasher, codec, clock, await _token_request(request))
+    parameters = await _token_request(request)
+    grant = await grant_token(session, parameters, hasher=hasher, codec=codec, clock=clock)
     body = {
         "access_token": grant.access_token,
         "token_type": "Bearer",

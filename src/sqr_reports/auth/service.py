@@ -58,10 +58,11 @@ class Principal:
 
 async def grant_token(
     session: AsyncSession,
+    request: TokenRequest,
+    *,
     hasher: SecretHasher,
     codec: TokenCodec,
     clock: Clock,
-    request: TokenRequest,
 ) -> TokenGrant:
     """OAuth 2.0 client-credentials grant (RFC 6749 §4.4)."""
     if not request.grant_type:
@@ -135,11 +136,11 @@ async def authorize(
 
 async def create_client(
     session: AsyncSession,
-    hasher: SecretHasher,
-    clock: SessionClock,
     org_id: str,
     requested_scopes: list[str] | None = None,
     *,
+    hasher: SecretHasher,
+    clock: SessionClock,
     client_id: str | None = None,
 ) -> tuple[ApiClient, str]:
     """Register a client; the plain secret is returned once and never stored."""

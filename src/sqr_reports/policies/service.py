@@ -49,10 +49,11 @@ async def current(session: AsyncSession, org_id: str, default: VerdictPolicy) ->
 
 async def set_policy(
     session: AsyncSession,
-    clock: SessionClock,
     org_id: str,
-    default: VerdictPolicy,
     changes: Mapping[str, Any],
+    *,
+    clock: SessionClock,
+    default: VerdictPolicy,
 ) -> tuple[AppliedPolicy, bool]:
     """A new version from the current values and `changes`; (policy, whether it changed).
 

@@ -71,7 +71,12 @@ async def create_job(
 ) -> JobAccepted:
     """Enqueues an async PDF report generation job for the user; returns 202 at once."""
     created = await service.create_job(
-        session, queue_clock, policy, principal, body, idempotency_key
+        session,
+        body,
+        principal=principal,
+        clock=queue_clock,
+        policy=policy,
+        idempotency_key=idempotency_key,
     )
     await session.commit()
     response.headers["Location"] = f"{router.prefix}/{created.job.id}"
@@ -116,10 +121,10 @@ async def get_download_url(
     """A URL valid for 300 s; scope and permissions are re-checked on every call."""
     signed = await service.mint_download_url(
         session,
-        clock,
-        store,
-        principal,
         job_id,
+        principal=principal,
+        clock=clock,
+        store=store,
         ttl_seconds=links.ttl_seconds,
     )
     response.headers["Cache-Control"] = "no-store"

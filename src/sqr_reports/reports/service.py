@@ -55,10 +55,11 @@ class Created:
 
 async def create_job(
     session: AsyncSession,
+    request: JobCreate,
+    *,
+    principal: Principal,
     clock: SessionClock,
     policy: JobPolicy,
-    principal: Principal,
-    request: JobCreate,
     idempotency_key: str | None = None,
 ) -> Created:
     """Insert the job (the queue entry) in this transaction, within the org's rate limit."""
@@ -155,11 +156,11 @@ async def poll_after_seconds(
 
 async def mint_download_url(
     session: AsyncSession,
-    clock: Clock,
-    store: BlobStore,
-    principal: Principal,
     job_id: str,
     *,
+    principal: Principal,
+    clock: Clock,
+    store: BlobStore,
     ttl_seconds: int,
 ) -> SignedUrl:
     """A fresh signed URL on every call; nothing is cached."""
