@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqr_reports.auth.models import ApiClient
 from sqr_reports.auth.service import revoke_client
 from sqr_reports.container import Container
-from sqr_reports.orgs.models import ORG_SUSPENDED, Org
+from sqr_reports.orgs.models import Org, OrgStatus
 from tests.support import Api, ClientCredentials, MovableClock, assert_envelope
 
 JOBS = "/v1/document/api"
@@ -179,7 +179,7 @@ async def test_suspended_org_is_refused(
 ) -> None:
     async with container.sessions.begin() as session:
         await session.execute(
-            update(Org).where(Org.id == org_a.org_id).values(status=ORG_SUSPENDED)
+            update(Org).where(Org.id == org_a.org_id).values(status=OrgStatus.SUSPENDED)
         )
 
     assert_envelope(await _get(http, token_a), 403, "FORBIDDEN")

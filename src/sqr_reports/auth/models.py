@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sqr_reports.db.base import Base, UTCDateTime
 
-CLIENT_ACTIVE = "ACTIVE"
-CLIENT_REVOKED = "REVOKED"
+
+class ClientStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"
 
 
 class ApiClient(Base):
@@ -20,7 +23,7 @@ class ApiClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(255))
     #: Space-separated scopes, as in OAuth's `scope` parameter.
     scopes: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(16), default=CLIENT_ACTIVE)
+    status: Mapped[str] = mapped_column(String(16), default=ClientStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

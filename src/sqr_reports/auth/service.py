@@ -15,7 +15,7 @@ from sqr_reports.auth.credentials import (
     new_client_id,
     new_client_secret,
 )
-from sqr_reports.auth.models import CLIENT_ACTIVE, CLIENT_REVOKED, ApiClient
+from sqr_reports.auth.models import ApiClient, ClientStatus
 from sqr_reports.auth.tokens import InvalidToken, TokenCodec
 from sqr_reports.clock import Clock
 from sqr_reports.db.clock import SessionClock
@@ -28,7 +28,7 @@ from sqr_reports.errors import (
     Unauthenticated,
 )
 from sqr_reports.orgs import repository as orgs
-from sqr_reports.orgs.models import ORG_ACTIVE
+from sqr_reports.orgs.models import OrgStatus
 
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 
@@ -82,7 +82,7 @@ async def grant_token(
     if found is None or not secret_ok:
         raise OAuthError("invalid_client", "Client authentication failed")
     client, org = found
-    if client.status != CLIENT_ACTIVE or org.status != ORG_ACTIVE:
+    if client.status != ClientStatus.ACTIVE or org.status != OrgStatus.ACTIVE:
         raise OAuthError("invalid_client", "Client authentication failed")
 
     granted = _granted_scopes(client, request.scope)
@@ -124,10 +124,10 @@ async def authorize(
     except InvalidToken as exc:
         raise Unauthenticated(str(exc), challenge_error="invalid_token") from exc
     found = await repository.get_client_and_org(session, claims.client_id)
-    if found is None or found[0].status != CLIENT_ACTIVE or found[0].org_id != claims.org_id:
+    if found is None or found[0].status != ClientStatus.ACTIVE or found[0].org_id != claims.org_id:
         raise Unauthenticated("Client is no longer authorised", challenge_error="invalid_token")
     client, org = found
-    if org.status != ORG_ACTIVE:
+    if org.status != OrgStatus.ACTIVE:
         raise Forbidden("The organisation is not active")
     if required_scope not in claims.scopes or required_scope not in client.scope_set:
         raise InsufficientScope(required_scope)
@@ -157,7 +157,7 @@ async def create_client(
         org_id=org_id,
         secret_hash=secret_hash,
         scopes=" ".join(scope for scope in scopes.ALL if scope in wanted),
-        status=CLIENT_ACTIVE,
+        status=ClientStatus.ACTIVE,
         created_at=await clock.now(session),
     )
     return await repository.add_client(session, client), secret
@@ -167,8 +167,8 @@ async def revoke_client(session: AsyncSession, clock: SessionClock, client_id: s
     client = await repository.get_client(session, client_id)
     if client is None:
         raise NotFound(f"No client with id {client_id}")
-    if client.status != CLIENT_REVOKED:
-        client.status = CLIENT_REVOKED
+    if client.status != ClientStatus.REVOKED:
+        client.status = ClientStatus.REVOKED
         client.revoked_at = await clock.now(session)
         await session.flush()
     return client

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import BadRequest
 from sqr_reports.orgs import repository
-from sqr_reports.orgs.models import ORG_ACTIVE, Org
+from sqr_reports.orgs.models import Org, OrgStatus
 
 
 async def create_org(
@@ -19,7 +19,7 @@ async def create_org(
     org = Org(
         id=org_id or str(uuid.uuid4()),
         name=name,
-        status=ORG_ACTIVE,
+        status=OrgStatus.ACTIVE,
         created_at=await clock.now(session),
     )
     return await repository.add(session, org)

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sqr_reports.db.base import Base, UTCDateTime
 
-CONNECTED = "CONNECTED"
-REVOKED = "REVOKED"
+
+class ConnectionStatus(StrEnum):
+    """Whether the user still shares their data with the org (SQR's `connection_status`)."""
+
+    CONNECTED = "CONNECTED"
+    REVOKED = "REVOKED"
+
+
 MONITORING_KINDS = ("PEP", "SANCTION", "ADVERSE_MEDIA")
 REGISTRATION_STATUSES = ("active", "pending", "inactive", "suspended")
 #: The one declaration of a user's fields is `AppUser` below: the import format

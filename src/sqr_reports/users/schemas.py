@@ -17,7 +17,7 @@ from pydantic import (
 from sqlalchemy import Boolean, Column, Date, Float, String, inspect
 
 from sqr_reports.db.base import UTCDateTime
-from sqr_reports.users.models import AppUser
+from sqr_reports.users.models import AppUser, ConnectionStatus
 
 
 def _aware(value: datetime) -> datetime:
@@ -43,7 +43,7 @@ class _Record(BaseModel):
 
 class ConnectionRecord(_Record):
     org_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
-    connection_status: Literal["CONNECTED", "REVOKED"]
+    connection_status: ConnectionStatus
     data_sharing_agreed: bool
     connected_at: Timestamp | None = None
     connection_status_updated_at: Timestamp | None = None

@@ -13,7 +13,7 @@ from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import validation_problems
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.users import repository
-from sqr_reports.users.models import CONNECTED, AppUser, Connection, MonitoringEvent
+from sqr_reports.users.models import AppUser, Connection, ConnectionStatus, MonitoringEvent
 from sqr_reports.users.schemas import UserRecord
 
 
@@ -111,7 +111,10 @@ async def load_subject(session: AsyncSession, user_id: str, org_id: str) -> Subj
     connection = await repository.get_connection(session, user_id, org_id) if user else None
     if user is None or connection is None:
         raise UserNotFound("No user with this id is connected to the organisation")
-    if connection.connection_status != CONNECTED or not connection.data_sharing_agreed:
+    if (
+        connection.connection_status != ConnectionStatus.CONNECTED
+        or not connection.data_sharing_agreed
+    ):
         raise UserNotConnected("The user has withdrawn the connection or data-sharing consent")
     monitoring = await repository.monitoring_history(session, user_id)
     return Subject(user=user, connection=connection, monitoring=monitoring)
