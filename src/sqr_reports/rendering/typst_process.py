@@ -31,6 +31,8 @@ _CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
 #: in-place upgrade) gets a clear error instead of misreading a newer process's answers.
 PROTOCOL = "sqr-render/2"
 READY = ("ready", PROTOCOL)
+#: The longest failure description a render process sends back (it ends in a job's message).
+MAX_ERROR = 500
 
 
 def serve(
@@ -64,7 +66,7 @@ def serve(
             if version not in compilers:
                 compilers[version] = _compiler(typst, fonts, root, version, empty_dir)
         except Exception as exc:  # a broken template folder fails its renders, not the process
-            connection.send((request_id, "failed", f"{type(exc).__name__}: {exc}"[:500], 0))
+            connection.send((request_id, "failed", _described(exc), 0))
             continue
         compiler, standards = compilers[version]
         # Every answer names its request, so the parent can never take one job's PDF for another's.
@@ -129,9 +131,9 @@ def _render(
             timestamp=int(timestamp),  # whole seconds: Typst rejects sub-second timestamps
         )
     except typst.TypstError as exc:
-        return ("failed", str(getattr(exc, "message", exc))[:500], 0)
+        return ("failed", str(getattr(exc, "message", exc))[:MAX_ERROR], 0)
     except Exception as exc:  # the process must survive any one bad render
-        return ("failed", f"{type(exc).__name__}: {exc}"[:500], 0)
+        return ("failed", _described(exc), 0)
     return ("ok", pdf, _page_count(pdf))
 
 
@@ -139,3 +141,7 @@ def _page_count(pdf: bytes) -> int:
     from pypdf import PdfReader
 
     return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR]

@@ -18,6 +18,8 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.FAILED})
+#: The longest `errorMessage` a job keeps (longer ones are cut to fit the column).
+ERROR_MESSAGE_LENGTH = 500
 #: How long an Idempotency-Key is remembered (as long as Stripe's): retries come within minutes.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
@@ -42,7 +44,7 @@ class ReportJob(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     page_count: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(32))
-    error_message: Mapped[str | None] = mapped_column(String(500))
+    error_message: Mapped[str | None] = mapped_column(String(ERROR_MESSAGE_LENGTH))
     storage_key: Mapped[str | None] = mapped_column(String(300))
     #: The verdict policy the job is judged under, fixed when it is created: its version
     #: (0: the deployment default) and a copy of its values. Null only for a job that a

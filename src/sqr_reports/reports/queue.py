@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqr_reports.config import WorkerSettings
 from sqr_reports.reports import repository
 from sqr_reports.reports.errors import JobErrorCode
-from sqr_reports.reports.models import IDEMPOTENCY_KEY_TTL, JobStatus, ReportJob
+from sqr_reports.reports.models import (
+    ERROR_MESSAGE_LENGTH,
+    IDEMPOTENCY_KEY_TTL,
+    JobStatus,
+    ReportJob,
+)
 
 _random = secrets.SystemRandom()
 
@@ -168,7 +173,7 @@ def _failed(code: JobErrorCode, message: str, now: datetime) -> dict[str, object
     return {
         "status": JobStatus.FAILED,
         "error_code": code.value,
-        "error_message": message[:500],
+        "error_message": message[:ERROR_MESSAGE_LENGTH],
         "completed_at": now,
         "lease_owner": None,
         "lease_expires_at": None,
