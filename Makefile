@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The suite on every core, up to four (pytest-xdist): each worker starts its own render processes
+# and, on PostgreSQL, uses a database of its own (tests/conftest.py). `$(BIN)/pytest tests/x.py`
+# still runs in one process.
+PYTEST := $(BIN)/pytest -n auto --maxprocesses=4
 
 .PHONY: run test lint typecheck check test-postgres bench gallery docs clean
 
@@ -10,7 +14,7 @@ run: $(STAMP)  ## Start the API and worker on the embedded default, with demo da
 	$(BIN)/sqr-reports serve --demo
 
 test: $(STAMP)  ## Run the test suite (SQLite; set SQR_REPORTS_TEST_DATABASE_URL for PostgreSQL).
-	$(BIN)/pytest
+	$(PYTEST)
 
 lint: $(STAMP)  ## ruff, and the import layers of docs/architecture.md (import-linter).
 	$(BIN)/ruff check src tests bench scripts
@@ -23,11 +27,12 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 test-postgres: $(STAMP)
-	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(PYTEST)
 
-bench: $(STAMP)  ## Benchmarks: the embedded service end to end, and rendering (Typst vs WeasyPrint).
+bench: $(STAMP)  ## Benchmarks: the embedded service end to end, rendering (Typst vs WeasyPrint), webhook latency.
 	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/webhooks.py
 
 docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
 	$(BIN)/python -m sqr_reports.reports.decision_doc > docs/verdict.md

@@ -28,11 +28,11 @@ from sqr_reports.db.engine import create_engine
 from sqr_reports.db.metadata import metadata
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.orgs.service import create_org
+from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering import Renderer
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.users.schemas import UserRecord
 from sqr_reports.users.service import upsert_user
-from sqr_reports.worker.runner import Worker
 from tests.support import Api, ClientCredentials, MovableClock
 
 

@@ -1,8 +1,10 @@
-"""Test helpers: a clock that moves when told, and an API client that speaks the contract."""
+"""Test helpers: a clock that moves when told, an API client that speaks the contract, and
+workers and job rows straight from a container."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +14,15 @@ import httpx
 
 from sqr_reports.auth import scopes
 from sqr_reports.config import VerdictPolicy
+from sqr_reports.container import Container
+from sqr_reports.db.clock import SessionClock
 from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
+from sqr_reports.queue.store import Queue, SqlQueue
+from sqr_reports.queue.work import Work
+from sqr_reports.queue.worker import Worker
+from sqr_reports.rendering import Renderer
+from sqr_reports.reports.models import ReportJob
+from sqr_reports.storage import BlobStore
 from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
 from sqr_reports.users.service import Subject
 
@@ -112,7 +122,12 @@ class Api:
         )
 
     async def wait_terminal(self, token: str, job_id: str, seconds: float = 30) -> dict[str, Any]:
-        """Poll (as a client would) until the job is COMPLETE or FAILED."""
+        """Poll (as a client would) until the job is COMPLETE or FAILED.
+
+        For tests of what a client sees while workers it cannot observe get there (through
+        outages and retries). The pause only spaces the polls: the outcome is decided by the
+        status read, and a stuck job fails at the deadline.
+        """
         deadline = asyncio.get_running_loop().time() + seconds
         while True:
             body: dict[str, Any] = (await self.status(token, job_id)).json()
@@ -123,6 +138,32 @@ class Api:
 
 
 ALL_SCOPES = " ".join(scopes.ALL)
+
+
+async def load_job(container: Container, job_id: str) -> ReportJob:
+    """The job's row as the database has it now."""
+    async with container.sessions() as session:
+        job = await session.get(ReportJob, job_id)
+    assert job is not None
+    return job
+
+
+def report_queue(container: Container, clock: SessionClock | None = None) -> tuple[Queue, Work]:
+    """The container's queue (on `clock`, default the container's) and its report work, to
+    drive claims by hand."""
+    work = container.new_worker().works[0]
+    assert work.name == "report"
+    return SqlQueue(container.sessions, clock or container.db_clock), work
+
+
+def worker_with(
+    container: Container, *, renderer: Renderer | None = None, store: BlobStore | None = None
+) -> Worker:
+    """A worker wired as the container wires one, with another renderer or store."""
+    swapped = dataclasses.replace(
+        container, renderer=renderer or container.renderer, store=store or container.store
+    )
+    return swapped.new_worker()
 
 
 def assert_envelope(response: httpx.Response, status: int, error: str) -> dict[str, Any]:

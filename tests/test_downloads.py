@@ -8,8 +8,15 @@ import httpx
 import pytest
 
 from sqr_reports.container import Container
-from sqr_reports.worker.runner import Worker
+from sqr_reports.queue.worker import Worker
+from tests.fakes import FakeRenderer
 from tests.support import Api, MovableClock, assert_envelope
+
+
+@pytest.fixture
+def renderer() -> FakeRenderer:
+    """The URLs are the subject here, not the PDF: a stand-in saves a real render per test."""
+    return FakeRenderer()
 
 
 @pytest.fixture

@@ -8,9 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from sqr_reports.container import Container
+from sqr_reports.queue.worker import Worker
 from sqr_reports.reports.models import IdempotencyKey
-from sqr_reports.worker.runner import Worker
+from tests.fakes import FakeRenderer
 from tests.support import Api, MovableClock, assert_envelope
+
+
+@pytest.fixture
+def renderer() -> FakeRenderer:
+    """Keys are the subject here, not the PDF: the worker's renders are instant stand-ins."""
+    return FakeRenderer()
 
 
 async def test_same_key_and_body_return_the_same_job(api: Api, token_a: str, alice: str) -> None:

@@ -13,28 +13,26 @@ from sqlalchemy import update
 
 from sqr_reports.config import Settings
 from sqr_reports.container import Container
+from sqr_reports.queue.work import Claim, exponential_backoff
+from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering.typst_renderer import TypstRenderer
-from sqr_reports.reports import queue
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.storage import BlobStore, StorageError
-from sqr_reports.worker.runner import Worker
-from tests.support import Api, MovableClock
+from sqr_reports.reports.service import Artifact
+from tests.fakes import FakeRenderer, MemoryStore
+from tests.support import Api, MovableClock, load_job, report_queue, worker_with
 
 LEASE = 30.0
 
 
-async def _job(container: Container, job_id: str) -> ReportJob:
-    async with container.sessions() as session:
-        job = await session.get(ReportJob, job_id)
-    assert job is not None
-    return job
+@pytest.fixture
+def renderer() -> FakeRenderer:
+    """The queue is the subject here, not the PDF: renders are instant stand-ins."""
+    return FakeRenderer()
 
 
-async def _claim(container: Container, owner: str) -> queue.Claim | None:
-    async with container.sessions.begin() as session:
-        return await queue.claim_next(
-            session, container.settings.worker, owner, container.clock.now()
-        )
+async def _claim(container: Container, owner: str) -> Claim | None:
+    queue, work = report_queue(container)
+    return await queue.claim(work, owner)
 
 
 async def test_a_job_is_claimed_once(
@@ -57,7 +55,7 @@ async def test_concurrent_claims_never_share_a_job(
 
     claims = await asyncio.gather(*(_claim(container, f"w{i}") for i in range(20)))
 
-    won = [c.job_id for c in claims if c is not None]
+    won = [c.id for c in claims if c is not None]
     assert sorted(won) == sorted(created)
 
 
@@ -70,18 +68,17 @@ async def test_expired_lease_returns_the_job_and_the_stale_worker_is_fenced_off(
 
     clock.advance(LEASE + 1)
     await worker.drain()  # reaps: back to PENDING with a backoff
-    assert (await _job(container, job_id)).status == "PENDING"
+    assert (await load_job(container, job_id)).status == "PENDING"
     clock.advance(60)
     assert await worker.drain() == 1
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert job.status == "COMPLETE"
     assert job.attempts == 2
-    artifact = queue.Artifact("reports/x.pdf", 1, "0" * 64, 1)
-    async with container.sessions.begin() as session:
-        assert not await queue.complete(session, stale, artifact, clock.now())
-        assert not await queue.heartbeat(session, container.settings.worker, stale, clock.now())
-    assert (await _job(container, job_id)).sha256 == job.sha256
+    queue, work = report_queue(container)
+    assert not await queue.complete(work, stale, Artifact("reports/x.pdf", 1, "0" * 64, 1))
+    assert not await queue.heartbeat(work, stale)
+    assert (await load_job(container, job_id)).sha256 == job.sha256
 
 
 async def test_a_job_whose_workers_keep_dying_ends_failed(
@@ -96,72 +93,47 @@ async def test_a_job_whose_workers_keep_dying_ends_failed(
         await worker.drain()  # reaps the expired lease
         clock.advance(60)  # past the backoff
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.error_code) == ("FAILED", "INTERNAL_ERROR")
     assert job.completed_at is not None
-
-
-class FlakyStore:
-    """The storage boundary failing a given number of times, then working."""
-
-    def __init__(self, real: BlobStore, failures: int):
-        self.real = real
-        self.failures = failures
-        self.attempts = 0
-
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            raise StorageError("bucket unreachable")
-        await self.real.put(key, data, content_type=content_type)
-
-    async def delete(self, key: str) -> None:
-        await self.real.delete(key)
-
-    def presign_get(self, key: str, **kwargs: object) -> str:  # pragma: no cover - unused
-        raise NotImplementedError
-
-
-def _worker_with(container: Container, store: object, renderer: object | None = None) -> Worker:
-    return Worker(
-        sessions=container.sessions, read_sessions=container.read_sessions,
-        queue_clock=container.db_clock, settings=container.settings.worker,
-        renderer=renderer or container.renderer, store=store,  # type: ignore[arg-type]
-        wakeup=container.wakeup,
-    )  # fmt: skip
 
 
 async def test_transient_storage_failure_is_retried_with_backoff(
     container: Container, api: Api, token_a: str, alice: str, clock: MovableClock
 ) -> None:
     job_id = (await api.create(token_a, alice)).json()["jobId"]
-    store = FlakyStore(container.store, failures=1)
-    worker = _worker_with(container, store)
+    store = MemoryStore(failures=1)
+    worker = worker_with(container, store=store)
 
     await worker.drain()
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert job.status == "PENDING"
     assert job.run_after > clock.now()  # backing off, not hot-looping
 
     clock.advance(60)
     await worker.drain()
 
-    assert (await _job(container, job_id)).status == "COMPLETE"
-    assert store.attempts == 2
+    job = await load_job(container, job_id)
+    assert job.status == "COMPLETE"
+    assert [key.rsplit("/", 1)[1] for key in store.put_keys] == ["1.pdf", "2.pdf"]
+    assert list(store.objects) == [job.storage_key]
 
 
 async def test_persistent_storage_failure_ends_failed_after_the_last_attempt(
     container: Container, api: Api, token_a: str, alice: str, clock: MovableClock
 ) -> None:
     job_id = (await api.create(token_a, alice)).json()["jobId"]
-    worker = _worker_with(container, FlakyStore(container.store, failures=99))
+    store = MemoryStore(failures=99)
+    worker = worker_with(container, store=store)
 
     for _ in range(3):
         await worker.drain()
         clock.advance(120)
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.error_code, job.attempts) == ("FAILED", "STORAGE_FAILED", 3)
+    assert len(store.put_keys) == 3
+    assert store.objects == {}
 
 
 async def test_render_over_its_time_limit_fails_with_render_timeout(
@@ -172,11 +144,11 @@ async def test_render_over_its_time_limit_fails_with_render_timeout(
         processes=1, timeout_seconds=0.001, memory_limit_mib=0, max_renders_per_process=10
     )
     try:
-        await _worker_with(container, container.store, slow).drain()
+        await worker_with(container, renderer=slow).drain()
     finally:
         await slow.close()
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.error_code) == ("FAILED", "RENDER_TIMEOUT")
 
 
@@ -191,7 +163,7 @@ async def test_unknown_template_version_fails_with_render_failed(
 
     await worker.drain()
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.error_code) == ("FAILED", "RENDER_FAILED")
 
 
@@ -199,16 +171,13 @@ CLAIM_AND_HANG = """
 import asyncio, sys
 from sqr_reports.config import Settings
 from sqr_reports.container import build_container
-from sqr_reports.reports import queue
 
 async def main():
     container = build_container(Settings())
-    async with container.sessions.begin() as session:
-        claim = await queue.claim_next(
-            session, container.settings.worker, "doomed", container.clock.now()
-        )
-    print(claim.job_id if claim else "none", flush=True)
-    await asyncio.sleep(3600)
+    worker = container.new_worker()
+    claim = await worker.queue.claim(worker.works[0], "doomed")
+    print(claim.id if claim else "none", flush=True)
+    await asyncio.Event().wait()  # holds the claim until the test kills this process
 
 asyncio.run(main())
 """
@@ -231,7 +200,7 @@ async def test_worker_killed_mid_job_its_job_still_completes_exactly_once(
         assert process.stdout is not None
         claimed = await asyncio.wait_for(process.stdout.readline(), 60)
         assert claimed.decode().strip() == job_id
-        assert (await _job(container, job_id)).status == "PROCESSING"
+        assert (await load_job(container, job_id)).status == "PROCESSING"
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -242,28 +211,29 @@ async def test_worker_killed_mid_job_its_job_still_completes_exactly_once(
     clock.advance(60)
     assert await worker.drain() == 1
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.attempts) == ("COMPLETE", 2)
     stored = list((settings.data_dir / "blobs").rglob("*.pdf"))
     assert [p.name for p in stored] == ["2.pdf"]
 
 
 async def test_idle_worker_wakes_at_once_for_a_new_job(
-    container: Container, api: Api, token_a: str, alice: str
+    container: Container, api: Api, token_a: str, alice: str, renderer: FakeRenderer
 ) -> None:
     """The safety-net poll is an hour here, so only the wake-up can start the job."""
     container.settings.worker.poll_seconds = 3600
     worker = container.new_worker()
     running = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.1)  # let it go idle
+        await asyncio.wait_for(worker.wait_until_idle(), 10)
         job_id = (await api.create(token_a, alice)).json()["jobId"]
-        job = await api.wait_terminal(token_a, job_id, seconds=20)
+        await asyncio.wait_for(renderer.started.wait(), 10)
     finally:
-        worker.stop()
+        worker.stop()  # lets the job in flight finish
         await running
 
-    assert job["status"] == "COMPLETE"
+    assert (await load_job(container, job_id)).status == "COMPLETE"
+    assert [request.data["meta"]["report_id"] for request in renderer.requests] == [job_id]
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 10])
@@ -271,7 +241,12 @@ def test_backoff_grows_with_jitter_and_a_cap(attempt: int) -> None:
     settings = Settings().worker
     ceiling = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2 ** (attempt - 1))
 
-    delays = {queue.backoff_seconds(settings, attempt) for _ in range(20)}
+    delays = {
+        exponential_backoff(
+            attempt, base=settings.backoff_base_seconds, ceiling=settings.backoff_max_seconds
+        )
+        for _ in range(20)
+    }
 
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(delays) > 1

@@ -41,8 +41,7 @@ async def test_jobs_made_before_policies_get_the_policy_they_were_judged_under(
 
     old, rollout = rows
     assert old[1] == 0
-    assert policies.pinned(
-        old[1], json.loads(old[2])
-    )  # JSON text on SQLite.values == VerdictPolicy()
+    # JSON text on SQLite.
+    assert policies.pinned(old[1], json.loads(old[2])).values == VerdictPolicy()
     assert rollout[1] is None
     assert policies.pinned(rollout[1], rollout[2]).values == VerdictPolicy()

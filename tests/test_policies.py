@@ -15,7 +15,7 @@ from sqr_reports.config import VerdictPolicy
 from sqr_reports.container import Container
 from sqr_reports.errors import BadRequest, NotFound
 from sqr_reports.policies import service as policies
-from sqr_reports.worker.runner import Worker
+from sqr_reports.queue.worker import Worker
 from tests.conftest import Run
 from tests.support import Api, ClientCredentials
 

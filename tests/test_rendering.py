@@ -26,6 +26,7 @@ from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.service import Subject
+from tests.fakes import serve_out_of_step
 from tests.support import DEFAULT_POLICY, GENERATED, make_subject
 
 VERSIONS = ["v1", "v2"]
@@ -267,7 +268,7 @@ async def test_a_render_over_its_time_limit_is_killed(templates: Path) -> None:
     slow = "#let n = 0\n#for i in range(100000) { for j in range(100000) { n += 1 } }\n#n\n"
     version = _template(templates, "slow", slow)
     quick = _template(templates, "quick", "A page.\n")
-    async with _pool(templates, timeout_seconds=2.0) as pool:
+    async with _pool(templates, timeout_seconds=1.0) as pool:
         await pool.start()
         (before,) = pool.process_ids()
         started = time.monotonic()
@@ -360,7 +361,7 @@ async def test_package_imports_fail_at_once_and_download_nothing(
             await pool.render(version, {}, GENERATED)
 
         assert time.monotonic() - started < 10
-        assert list(pool._empty.iterdir()) == []
+        assert list(pool.packages_dir.iterdir()) == []
 
 
 async def test_the_render_process_has_no_network() -> None:
@@ -404,22 +405,20 @@ def _namespaces_allowed() -> bool:
     return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
 
 
-async def test_an_answer_to_another_request_is_never_taken_for_this_one() -> None:
+async def test_an_answer_to_another_request_is_never_taken_for_this_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """If the pipe ever gets out of step, the render fails (and is retried); no PDF is swapped."""
-    pool = TypstRenderer(
-        processes=1, timeout_seconds=20, memory_limit_mib=0, max_renders_per_process=100
-    )
-    try:
-        await pool.start()
-        [slot] = pool._slots
-        assert slot._connection is not None
-        stray = ("someone-else", "v2", json.dumps(_data("v2")), GENERATED.timestamp())
-        slot._connection.send(stray)  # an earlier request whose answer was never read
+    async with _pool() as pool:
+        with monkeypatch.context() as patched:
+            patched.setattr(typst_process, "serve", serve_out_of_step)
+            await pool.start()
+        (out_of_step,) = pool.process_ids()
 
         with pytest.raises(RenderCrashed, match="another request"):
             await pool.render("v2", _data("v2"), GENERATED)
-        rendered = await pool.render("v2", _data("v2"), GENERATED)  # a fresh process
-    finally:
-        await pool.close()
+        rendered = await pool.render("v2", _data("v2"), GENERATED)
 
+        assert not _alive(out_of_step)
+        assert pool.process_ids() != [out_of_step]
     assert rendered.pdf.startswith(b"%PDF-")

@@ -11,7 +11,7 @@ import httpx
 from pypdf import PdfReader
 
 from sqr_reports.container import Container
-from sqr_reports.worker.runner import Worker
+from sqr_reports.queue.worker import Worker
 from tests.conftest import add_user, connected
 from tests.support import Api, ClientCredentials, MovableClock
 

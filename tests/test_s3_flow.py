@@ -18,8 +18,8 @@ from pypdf import PdfReader
 
 from sqr_reports.config import Settings
 from sqr_reports.container import build_store
+from sqr_reports.queue.worker import Worker
 from sqr_reports.storage.s3 import S3BlobStore
-from sqr_reports.worker.runner import Worker
 from tests.conftest import make_settings
 from tests.support import Api, MovableClock
 from tests.test_s3_store import (

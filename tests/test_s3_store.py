@@ -81,15 +81,23 @@ def make_store(**overrides: Any) -> S3BlobStore:
     return S3BlobStore(**options)
 
 
-def _capture_put_params(store: S3BlobStore) -> list[dict[str, Any]]:
-    """The parameters of each PutObject as the client receives them (before serialisation)."""
+def _capture_params(store: S3BlobStore, operation: str = "PutObject") -> list[dict[str, Any]]:
+    """The parameters of each call of `operation` as the client receives them (before
+    serialisation)."""
     seen: list[dict[str, Any]] = []
 
     def capture(params: dict[str, Any], **_: Any) -> None:
         seen.append(dict(params))
 
-    store._client.meta.events.register("provide-client-params.s3.PutObject", capture)
+    store.client.meta.events.register(f"provide-client-params.s3.{operation}", capture)
     return seen
+
+
+@pytest.fixture(scope="module")
+def presigner() -> S3BlobStore:
+    """One store for the tests that only sign (local computation, no state): building a boto3
+    client costs a tenth of a second."""
+    return make_store()
 
 
 def _satisfies_the_port(store: S3BlobStore) -> BlobStore:
@@ -110,7 +118,7 @@ async def test_put_stores_the_bytes_with_content_type_and_aes256(aws: S3Client) 
 
 async def test_put_sends_the_sha256_of_the_body_for_s3_to_verify(aws: S3Client) -> None:
     store = make_store()
-    sent = _capture_put_params(store)
+    sent = _capture_params(store)
     await store.put(KEY, PDF, content_type="application/pdf")
 
     assert sent[0]["ChecksumAlgorithm"] == "SHA256"
@@ -121,7 +129,7 @@ async def test_put_sends_the_sha256_of_the_body_for_s3_to_verify(aws: S3Client) 
 
 async def test_put_with_kms_names_the_key(aws: S3Client) -> None:
     store = make_store(server_side_encryption="aws:kms", kms_key_id="alias/sqr-reports")
-    sent = _capture_put_params(store)
+    sent = _capture_params(store)
     await store.put(KEY, PDF, content_type="application/pdf")
 
     assert sent[0]["ServerSideEncryption"] == "aws:kms"
@@ -132,7 +140,7 @@ async def test_put_with_kms_names_the_key(aws: S3Client) -> None:
 
 async def test_put_without_sse_sends_no_encryption_header(aws: S3Client) -> None:
     store = make_store(server_side_encryption=None)
-    sent = _capture_put_params(store)
+    sent = _capture_params(store)
     await store.put(KEY, PDF, content_type="application/pdf")
 
     assert "ServerSideEncryption" not in sent[0]
@@ -149,7 +157,12 @@ async def test_delete_removes_the_object_and_tolerates_a_missing_one(aws: S3Clie
 
 
 async def test_check_passes_on_an_existing_bucket(aws: S3Client) -> None:
-    await make_store().check()
+    store = make_store()
+    asked = _capture_params(store, "HeadBucket")
+
+    await store.check()
+
+    assert asked == [{"Bucket": "reports"}]
 
 
 def _assert_clean(error: StorageError) -> None:
@@ -207,9 +220,10 @@ def test_missing_credentials_become_a_clean_storage_error(
     _assert_clean(error.value)
 
 
-def test_presigned_url_is_sigv4_for_300_seconds_as_a_pdf_attachment() -> None:
-    store = make_store()
-    url = store.presign_get(
+def test_presigned_url_is_sigv4_for_300_seconds_as_a_pdf_attachment(
+    presigner: S3BlobStore,
+) -> None:
+    url = presigner.presign_get(
         KEY, filename="identity-report.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=300)
     )
 
@@ -231,23 +245,23 @@ def test_presigned_url_is_sigv4_for_300_seconds_as_a_pdf_attachment() -> None:
     [(299.6, 300), (300.4, 300), (0.2, 1), (-30, 1), (3600, 3600)],
 )
 def test_expires_in_is_the_rounded_time_left_and_at_least_one_second(
-    seconds_left: float, expires_in: int
+    presigner: S3BlobStore, seconds_left: float, expires_in: int
 ) -> None:
-    url = make_store().presign_get(
+    url = presigner.presign_get(
         KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=seconds_left)
     )
     assert _query(url)["X-Amz-Expires"] == str(expires_in)
 
 
 @pytest.mark.parametrize("filename", ['r".pdf', "r\r\nx.pdf", "", "a/b.pdf", "x" * 101])
-def test_unsafe_filenames_are_refused(filename: str) -> None:
+def test_unsafe_filenames_are_refused(presigner: S3BlobStore, filename: str) -> None:
     with pytest.raises(ValueError, match="unsafe download filename"):
-        make_store().presign_get(KEY, filename=filename, expires_at=datetime.now(UTC))
+        presigner.presign_get(KEY, filename=filename, expires_at=datetime.now(UTC))
 
 
-def test_a_lifetime_beyond_sigv4s_seven_days_is_refused() -> None:
+def test_a_lifetime_beyond_sigv4s_seven_days_is_refused(presigner: S3BlobStore) -> None:
     with pytest.raises(ValueError, match="seven days"):
-        make_store().presign_get(
+        presigner.presign_get(
             KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(days=8)
         )
 
@@ -261,26 +275,34 @@ def test_half_a_key_pair_or_a_kms_key_without_kms_is_refused() -> None:
         S3BlobStore(bucket="")
 
 
-def test_from_settings_maps_empty_strings_and_none_to_unset() -> None:
-    settings = StorageSettings(
-        backend="s3",
-        s3_bucket="reports",
-        s3_region="eu-west-3",
-        s3_endpoint_url="http://127.0.0.1:4566",
-        s3_access_key_id="test",
-        s3_secret_access_key=SecretStr("test"),
-        s3_addressing_style="path",
-        s3_sse="none",
+async def test_from_settings_maps_empty_strings_and_none_to_unset(aws: S3Client) -> None:
+    elsewhere = S3BlobStore.from_settings(
+        StorageSettings(
+            backend="s3",
+            s3_bucket="reports",
+            s3_region="eu-west-3",
+            s3_endpoint_url="http://127.0.0.1:4566",
+            s3_access_key_id="test",
+            s3_secret_access_key=SecretStr("test"),
+            s3_addressing_style="path",
+        )
     )
-    store = S3BlobStore.from_settings(settings)
-    sent = _capture_put_params(store)
-    url = store.presign_get(
+    # Empty endpoint, keys and KMS key: AWS itself (moto here), the environment's credentials.
+    unset = S3BlobStore.from_settings(
+        StorageSettings(backend="s3", s3_bucket="reports", s3_region=REGION, s3_sse="none")
+    )
+    sent = _capture_params(unset)
+
+    url = elsewhere.presign_get(
         KEY, filename="r.pdf", expires_at=datetime.now(UTC) + timedelta(seconds=60)
     )
+    await unset.put(KEY, PDF, content_type="application/pdf")
+
     assert url.startswith("http://127.0.0.1:4566/reports/org-7f3a/")
     assert "/eu-west-3/s3/aws4_request" in _query(url)["X-Amz-Credential"]
-    assert sent == []
-    assert store._sse is None
+    assert "ServerSideEncryption" not in sent[0]
+    assert "SSEKMSKeyId" not in sent[0]
+    assert aws.get_object(Bucket="reports", Key=KEY)["Body"].read() == PDF
 
 
 def test_storage_settings_keep_their_defaults() -> None:
@@ -417,9 +439,13 @@ def test_localstack_refuses_a_url_signed_with_another_secret(localstack_bucket: 
 @requires_localstack
 def test_localstack_refuses_an_expired_url(localstack_store: S3BlobStore) -> None:
     url = _presign(localstack_store, seconds=1)
-    assert _query(url)["X-Amz-Expires"] == "1"
-    # A correctness wait, not a timing assertion: the URL must be past its expiry.
-    time.sleep(2.2)
+    query = _query(url)
+    assert query["X-Amz-Expires"] == "1"
+    signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    # S3 (LocalStack too) refuses the URL once its real clock is past signing time + lifetime;
+    # no test can move that clock, so wait for exactly that instant (at most a second).
+    past_expiry = signed_at + timedelta(seconds=1, milliseconds=50)
+    time.sleep(max(0.0, (past_expiry - datetime.now(UTC)).total_seconds()))
 
     response = httpx.get(url)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,13 +20,20 @@ from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.clock import DatabaseClock
 from sqr_reports.db.migrate import migration_scripts
-from sqr_reports.rendering import RenderedReport
+from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering.typst_renderer import TypstRenderer
-from sqr_reports.reports import queue
 from sqr_reports.reports.models import ReportJob
-from sqr_reports.worker.runner import Worker
 from tests.conftest import POSTGRES_URL, make_settings
-from tests.support import Api, MovableClock, TcpProxy, assert_envelope
+from tests.fakes import FakeRenderer
+from tests.support import (
+    Api,
+    MovableClock,
+    TcpProxy,
+    assert_envelope,
+    load_job,
+    report_queue,
+    worker_with,
+)
 
 postgres_only = pytest.mark.skipif(
     not POSTGRES_URL, reason="needs SQR_REPORTS_TEST_DATABASE_URL (CI runs it on PostgreSQL)"
@@ -119,10 +125,9 @@ async def test_workers_in_two_processes_never_share_a_job(
     created = {(await api.create(token_a, alice)).json()["jobId"] for _ in range(10)}
 
     async def claim(source: Container, owner: str) -> str | None:
-        async with source.sessions.begin() as session:
-            now = await source.db_clock.now(session)
-            found = await queue.claim_next(session, source.settings.worker, owner, now)
-        return found.job_id if found else None
+        queue, work = report_queue(source)
+        found = await queue.claim(work, owner)
+        return found.id if found else None
 
     claims = await asyncio.gather(
         *(claim((container, second_container)[i % 2], f"w{i}") for i in range(24))
@@ -132,37 +137,9 @@ async def test_workers_in_two_processes_never_share_a_job(
     assert sorted(won) == sorted(created)
 
 
-class BlockingRenderer:
-    """The render-process boundary, held open until the test lets it finish."""
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-        self.finish = asyncio.Event()
-
-    async def start(self) -> None:
-        return None
-
-    async def render(
-        self, template_version: str, data: Mapping[str, Any], generated_at: datetime
-    ) -> RenderedReport:
-        self.started.set()
-        await self.finish.wait()
-        return RenderedReport(b"%PDF-1.7 test", 1, template_version)
-
-    def template_versions(self) -> list[str]:
-        return ["v1", "v2"]
-
-    async def close(self) -> None:
-        return None
-
-
-def _worker(container: Container, renderer: BlockingRenderer, grace: float) -> Worker:
+def _worker(container: Container, renderer: FakeRenderer, grace: float) -> Worker:
     container.settings.worker.shutdown_grace_seconds = grace
-    return Worker(
-        sessions=container.sessions, read_sessions=container.read_sessions,
-        queue_clock=container.db_clock, settings=container.settings.worker,
-        renderer=renderer, store=container.store, wakeup=container.wakeup,
-    )  # fmt: skip
+    return worker_with(container, renderer=renderer)
 
 
 def _replica(container: Container, clock: MovableClock) -> Container:
@@ -173,34 +150,27 @@ def _replica(container: Container, clock: MovableClock) -> Container:
     return dataclasses.replace(built, db_clock=DatabaseClock())
 
 
-async def _job(container: Container, job_id: str) -> ReportJob:
-    async with container.sessions() as session:
-        job = await session.get(ReportJob, job_id)
-    assert job is not None
-    return job
-
-
 async def test_shutdown_lets_a_job_finish_within_the_grace_period(
     container: Container, api: Api, token_a: str, alice: str
 ) -> None:
     job_id = (await api.create(token_a, alice)).json()["jobId"]
-    renderer = BlockingRenderer()
+    renderer = FakeRenderer(hold=True)
     worker = _worker(container, renderer, grace=30)
     running = asyncio.create_task(worker.run())
     await asyncio.wait_for(renderer.started.wait(), 20)
 
     worker.stop()
-    renderer.finish.set()
+    renderer.release()
     await asyncio.wait_for(running, 20)
 
-    assert (await _job(container, job_id)).status == "COMPLETE"
+    assert (await load_job(container, job_id)).status == "COMPLETE"
 
 
 async def test_shutdown_releases_what_it_cannot_finish_without_spending_an_attempt(
     container: Container, api: Api, token_a: str, alice: str, worker: Worker
 ) -> None:
     job_id = (await api.create(token_a, alice)).json()["jobId"]
-    renderer = BlockingRenderer()
+    renderer = FakeRenderer(hold=True)
     stopping = _worker(container, renderer, grace=0.05)
     running = asyncio.create_task(stopping.run())
     await asyncio.wait_for(renderer.started.wait(), 20)
@@ -208,10 +178,10 @@ async def test_shutdown_releases_what_it_cannot_finish_without_spending_an_attem
     stopping.stop()
     await asyncio.wait_for(running, 20)
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.lease_owner, job.attempts, job.max_attempts) == ("PENDING", None, 1, 4)
     assert await worker.drain() == 1  # another worker takes it at once
-    assert (await _job(container, job_id)).status == "COMPLETE"
+    assert (await load_job(container, job_id)).status == "COMPLETE"
 
 
 @postgres_only
@@ -220,22 +190,24 @@ async def test_a_job_created_elsewhere_wakes_an_idle_worker_through_listen_notif
 ) -> None:
     """The worker's poll is an hour: only PostgreSQL's NOTIFY can wake it in time."""
     second_container.settings.worker.poll_seconds = 3600
-    worker = second_container.new_worker()
+    renderer = FakeRenderer()
+    worker = worker_with(second_container, renderer=renderer)
     listener = second_container.new_listener()
     assert listener is not None
     listening = asyncio.create_task(listener.run())
     await asyncio.wait_for(listener.connected.wait(), 10)
     running = asyncio.create_task(worker.run())
     try:
-        await asyncio.sleep(0.2)  # idle now
+        await asyncio.wait_for(worker.wait_until_idle(), 10)
         job_id = (await api.create(token_a, alice)).json()["jobId"]  # through `container`
-        job = await api.wait_terminal(token_a, job_id, seconds=20)
+        await asyncio.wait_for(renderer.started.wait(), 10)
     finally:
-        worker.stop()
+        worker.stop()  # lets the job in flight finish
         await running
         listening.cancel()
 
-    assert job["status"] == "COMPLETE"
+    assert (await load_job(container, job_id)).status == "COMPLETE"
+    assert [request.data["meta"]["report_id"] for request in renderer.requests] == [job_id]
 
 
 @postgres_only
@@ -243,9 +215,8 @@ async def test_leases_follow_the_database_clock_not_a_skewed_worker(
     container: Container, api: Api, token_a: str, alice: str
 ) -> None:
     job_id = (await api.create(token_a, alice)).json()["jobId"]
-    async with container.sessions.begin() as session:
-        now = await DatabaseClock().now(session)
-        claim = await queue.claim_next(session, container.settings.worker, "live-worker", now)
+    queue, work = report_queue(container, DatabaseClock())
+    claim = await queue.claim(work, "live-worker")
     assert claim is not None
     skewed = MovableClock()
     skewed.advance(3600)  # this machine's clock is an hour fast
@@ -256,7 +227,7 @@ async def test_leases_follow_the_database_clock_not_a_skewed_worker(
     finally:
         await elsewhere.engines.dispose()
 
-    job = await _job(container, job_id)
+    job = await load_job(container, job_id)
     assert (job.status, job.lease_owner) == ("PROCESSING", "live-worker")
 
 

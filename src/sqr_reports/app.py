@@ -19,7 +19,7 @@ from sqr_reports.http_limits import BodyLimit
 from sqr_reports.reports.router import router as reports_router
 from sqr_reports.storage.local import DOWNLOAD_PATH
 from sqr_reports.storage.router import router as downloads_router
-from sqr_reports.worker.process import run_worker
+from sqr_reports.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,7 @@ def create_app(
             if settings.worker.embedded:
                 await active.renderer.start()
                 worker = active.new_worker()
-                worker_task = asyncio.create_task(
-                    run_worker(worker, active.new_listener()), name="sqr-reports-worker"
-                )
+                worker_task = asyncio.create_task(worker.run(), name="sqr-reports-worker")
         try:
             yield
         finally:
@@ -89,6 +87,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(auth_router)
     app.include_router(reports_router)
+    app.include_router(webhooks_router)
     app.include_router(downloads_router)
     app.include_router(health_router)
     return app

@@ -25,7 +25,7 @@ from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.service import create_org
 from sqr_reports.policies import service as policies
 from sqr_reports.users.service import import_users
-from sqr_reports.worker.process import run_worker
+from sqr_reports.webhooks import service as webhooks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     policy_set.add_argument("--json", action="store_true")
     policy_set.set_defaults(handler=_sync(_policy_set))
+    _add_webhook_commands(commands, common)
 
     user = commands.add_parser("user", help="SQR users").add_subparsers(required=True)
     user_import = user.add_parser("import", parents=[common], help="import users (JSON Lines)")
@@ -190,7 +191,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, worker.stop)
-            await run_worker(worker, container.new_listener())
+            await worker.run()
         finally:
             await container.close()
         return 0
@@ -310,3 +311,115 @@ def _demo_json(credentials: DemoCredentials) -> dict[str, Any]:
 
 def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:
     print(json.dumps(record, ensure_ascii=False, indent=2) if as_json else text)
+
+
+# -- webhook ------------------------------------------------------------------------------------
+
+
+def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    webhook = commands.add_parser("webhook", help="each org's webhook endpoint and deliveries")
+    actions = webhook.add_subparsers(required=True)
+
+    def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, parents=[common], help=help_text)
+        parser.set_defaults(handler=_sync(handler))
+        return parser
+
+    def for_org(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+        parser = command(name, handler, help_text)
+        parser.add_argument("--org", required=True, dest="org_id")
+        return parser
+
+    set_ = for_org("set", _webhook_set, "register or replace the endpoint; prints a new secret")
+    set_.add_argument("--url", required=True, help="https:// URL of the org's receiver")
+    set_.add_argument("--json", action="store_true")
+    for_org("show", _webhook_show, "the org's endpoint (never its secret)").add_argument(
+        "--json", action="store_true"
+    )
+    disable = for_org("disable", _webhook_disable, "stop delivering to the endpoint")
+    disable.add_argument("--reason", default=webhooks.DISABLED_BY_OPERATOR)
+    for_org("enable", _webhook_enable, "deliver to the endpoint again")
+    rotate = for_org("rotate-secret", _webhook_rotate, "a new secret; the old one signs on a while")
+    rotate.add_argument("--json", action="store_true")
+    deliveries = for_org("deliveries", _webhook_deliveries, "recent deliveries and attempts")
+    deliveries.add_argument("--limit", type=int, default=20)
+    deliveries.add_argument("--json", action="store_true")
+    redeliver = command("redeliver", _webhook_redeliver, "deliver an event again, now")
+    redeliver.add_argument("event_id")
+
+
+async def _webhook_set(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        endpoint, secret = await webhooks.set_endpoint(
+            session,
+            args.org_id,
+            args.url,
+            clock=container.db_clock,
+            settings=container.settings.webhooks,
+        )
+    record = {"org_id": endpoint.org_id, "url": endpoint.url, "secret": secret}
+    text = "\n".join(f"{k:<8}{v}" for k, v in record.items())
+    _emit(args.json, record, text + "\n(the secret is shown only once)")
+    return 0
+
+
+async def _webhook_show(container: Container, args: argparse.Namespace) -> int:
+    async with container.read_sessions() as session:
+        endpoint = await webhooks.get_endpoint(session, args.org_id)
+    record = webhooks.describe_endpoint(endpoint)
+    text = "\n".join(f"{k:<29}{v if v is not None else '-'}" for k, v in record.items())
+    _emit(args.json, record, text)
+    return 0
+
+
+async def _webhook_disable(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        await webhooks.disable(session, args.org_id, args.reason, clock=container.db_clock)
+    print(f"webhook endpoint of org {args.org_id} disabled")
+    return 0
+
+
+async def _webhook_enable(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        await webhooks.enable(session, args.org_id, clock=container.db_clock)
+    print(f"webhook endpoint of org {args.org_id} enabled")
+    return 0
+
+
+async def _webhook_rotate(container: Container, args: argparse.Namespace) -> int:
+    settings = container.settings.webhooks
+    async with container.sessions.begin() as session:
+        secret = await webhooks.rotate_secret(
+            session, args.org_id, clock=container.db_clock, settings=settings
+        )
+    hours = f"{settings.secret_overlap_hours:g}"
+    record = {"org_id": args.org_id, "secret": secret, "previous_secret_valid_hours": hours}
+    text = f"secret  {secret}\n(shown only once; the previous secret also signs for {hours} h)"
+    _emit(args.json, record, text)
+    return 0
+
+
+async def _webhook_deliveries(container: Container, args: argparse.Namespace) -> int:
+    async with container.read_sessions() as session:
+        records = await webhooks.list_deliveries(session, args.org_id, args.limit)
+    described = [webhooks.describe_delivery(record) for record in records]
+    lines = [
+        f"{d['created_at']}  {d['event_id']}  {d['event_type']:<16} {d['status']:<10} "
+        f"attempts {len(d['attempts'])}  {d['last_error'] or ''}".rstrip()
+        for d in described
+    ]
+    _emit(args.json, {"org_id": args.org_id, "deliveries": described}, "\n".join(lines))
+    return 0
+
+
+async def _webhook_redeliver(container: Container, args: argparse.Namespace) -> int:
+    async with container.sessions.begin() as session:
+        record = await webhooks.redeliver(
+            session,
+            args.event_id,
+            org_id=None,
+            clock=container.db_clock,
+            settings=container.settings.webhooks,
+        )
+    print(f"event {args.event_id} queued for delivery (delivery {record.delivery.id})")
+    return 0

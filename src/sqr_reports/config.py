@@ -110,6 +110,30 @@ class RateLimitSettings(BaseModel):
     window_seconds: int = Field(default=600, ge=1)
 
 
+class WebhookSettings(BaseModel):
+    """Deliveries of events to each org's endpoint (ADR 0012)."""
+
+    #: Let endpoints be loopback, private or link-local addresses and plain http://: only for
+    #: a receiver on the developer's own machine, never in production (it disables SSRF checks).
+    allow_private_targets: bool = False
+    connect_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    read_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: Bound on one whole attempt (DNS, connect, send, read), against receivers that drip bytes.
+    total_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: How much of a receiver's response is read (and the first 1 KiB kept) before hanging up.
+    response_cap_bytes: int = Field(default=4096, ge=0, le=65536)
+    #: After a rotation, the previous secret keeps signing too for this long.
+    secret_overlap_hours: float = Field(default=24.0, ge=0, le=720)
+    #: Consecutive deliveries that end FAILED (every retry spent) before the endpoint is disabled.
+    disable_after_failures: int = Field(default=5, ge=1, le=1000)
+    #: Attempts per delivery; the default spans at least 24 hours of backoff.
+    max_attempts: int = Field(default=26, ge=1, le=100)
+    #: Deliveries a worker process attempts at once (each mostly waits on the network).
+    concurrency: int = Field(default=4, ge=1, le=64)
+    user_agent: str = "SQR-Webhooks/1.0"
+    max_url_length: int = Field(default=2048, ge=32, le=2048)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SQR_REPORTS_",
@@ -133,6 +157,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     #: The verdict policy of every org that has none of its own.
     verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -14,15 +14,19 @@ from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
 from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
+from sqr_reports.queue.store import SqlQueue
+from sqr_reports.queue.wakeup import NotifyListener, Wakeup, notify_on_commit
+from sqr_reports.queue.work import Work
+from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering import Renderer
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
+from sqr_reports.reports.work import ReportWork
 from sqr_reports.storage import BlobStore
 from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
 from sqr_reports.storage.s3 import S3BlobStore
-from sqr_reports.worker.listener import JobListener
-from sqr_reports.worker.runner import Worker
-from sqr_reports.worker.wakeup import Wakeup, notify_on_enqueue
+from sqr_reports.webhooks.sender import WebhookSender
+from sqr_reports.webhooks.work import DeliveryWork, Outbox
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Container:
     renderer: Renderer
     wakeup: Wakeup
     policy: JobPolicy
+    #: One HTTP client per process for webhook deliveries.
+    webhook_sender: WebhookSender
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -50,25 +56,41 @@ class Container:
         return is_sqlite(self.settings.resolved_database_url())
 
     def new_worker(self) -> Worker:
+        """A worker for every kind of durable work: report jobs and webhook deliveries."""
+        settings = self.settings.worker
+        works: list[Work] = [
+            ReportWork(
+                settings=settings,
+                read_sessions=self.read_sessions,
+                renderer=self.renderer,
+                store=self.store,
+                events=Outbox(self.settings.webhooks),
+            ),
+            DeliveryWork(
+                settings=self.settings.webhooks,
+                read_sessions=self.read_sessions,
+                sender=self.webhook_sender,
+            ),
+        ]
         worker = Worker(
-            sessions=self.sessions,
-            read_sessions=self.read_sessions,
-            queue_clock=self.db_clock,
-            settings=self.settings.worker,
-            renderer=self.renderer,
-            store=self.store,
+            queue=SqlQueue(self.sessions, self.db_clock),
+            works=works,
             wakeup=self.wakeup,
+            poll_seconds=settings.poll_seconds,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            listener=self.new_listener(),
         )
         self.workers.append(worker)
         return worker
 
-    def new_listener(self) -> JobListener | None:
-        """On PostgreSQL, a listener that wakes this process's workers for other processes' jobs."""
+    def new_listener(self) -> NotifyListener | None:
+        """On PostgreSQL, a listener that wakes this process's workers for other processes' work."""
         if self.embedded_database:
             return None
-        return JobListener(self.settings.resolved_database_url(), self.wakeup)
+        return NotifyListener(self.settings.resolved_database_url(), self.wakeup)
 
     async def close(self) -> None:
+        await self.webhook_sender.aclose()
         await self.renderer.close()
         await self.engines.dispose()
 
@@ -95,7 +117,7 @@ def build_container(
         engines.reader, expire_on_commit=False, sync_session_class=AppSession
     )
     wakeup = Wakeup()
-    notify_on_enqueue(AppSession, wakeup)
+    notify_on_commit(AppSession, wakeup)
 
     auth = settings.auth
     keys = (
@@ -137,6 +159,7 @@ def build_container(
             rate_limit=settings.rate_limit,
             verdict_default=settings.verdict,
         ),
+        webhook_sender=WebhookSender(settings.webhooks),
     )
 
 

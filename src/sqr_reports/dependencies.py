@@ -16,6 +16,7 @@ from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.service import Principal, authorize
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock
+from sqr_reports.config import WebhookSettings
 from sqr_reports.container import Container
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import Unauthenticated, UnsupportedMediaType, ValidationFailed
@@ -65,6 +66,10 @@ async def get_reader_engine(request: Request) -> AsyncEngine:
     return _container(request).engines.reader
 
 
+async def get_webhook_settings(request: Request) -> WebhookSettings:
+    return _container(request).settings.webhooks
+
+
 @dataclass(frozen=True, slots=True)
 class DownloadLinks:
     """How download URLs are made for this request: their lifetime and the service's base URL."""
@@ -89,6 +94,7 @@ CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 HasherDep = Annotated[SecretHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
+WebhookSettingsDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]
 
 

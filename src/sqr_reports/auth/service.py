@@ -146,7 +146,7 @@ async def create_client(
     """Register a client; the plain secret is returned once and never stored."""
     if await orgs.get(session, org_id) is None:
         raise NotFound(f"No org with id {org_id}")
-    wanted = list(scopes.ALL) if requested_scopes is None else requested_scopes
+    wanted = list(scopes.DEFAULT) if requested_scopes is None else requested_scopes
     unknown = sorted(set(wanted) - set(scopes.ALL))
     if unknown or not wanted:
         raise BadRequest(f"Scopes must be a non-empty subset of: {' '.join(scopes.ALL)}")

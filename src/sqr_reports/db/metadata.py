@@ -6,6 +6,12 @@ from sqr_reports.orgs.models import Org
 from sqr_reports.policies.models import OrgVerdictPolicy
 from sqr_reports.reports.models import IdempotencyKey, ReportJob
 from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
+from sqr_reports.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 metadata = Base.metadata
 
@@ -18,5 +24,9 @@ __all__ = [
     "Org",
     "OrgVerdictPolicy",
     "ReportJob",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "metadata",
 ]

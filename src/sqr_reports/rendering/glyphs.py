@@ -52,6 +52,13 @@ def undisplayable(text: str) -> list[str]:
     return list(missing)
 
 
+def coverage() -> list[tuple[int, int]]:
+    """The code points the report fonts display, as (first, last) ranges in the order
+    `undisplayable` looks them up in: sorted and disjoint."""
+    firsts, lasts = _coverage()
+    return list(zip(firsts, lasts, strict=True))
+
+
 @cache
 def _coverage() -> _Ranges:
     """The coverage table's ranges, read once (lines "XXXX-YYYY" in hex; "#" starts a comment)."""

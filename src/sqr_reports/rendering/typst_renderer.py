@@ -153,6 +153,12 @@ class TypstRenderer:
         """The ids of the live render processes (for monitoring, tests and the benchmark)."""
         return [pid for slot in self._slots if (pid := slot.pid) is not None]
 
+    @property
+    def packages_dir(self) -> Path:
+        """The render processes' package path and cache: empty, unless a package got in
+        (for monitoring and tests)."""
+        return self._empty
+
     async def start(self) -> None:
         """Start the processes ahead of the first job (a cold start costs about a second)."""
         await asyncio.gather(*(asyncio.to_thread(self._start, slot) for slot in self._slots))

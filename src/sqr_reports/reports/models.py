@@ -8,11 +8,12 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sqr_reports.db.base import Base, UTCDateTime
+from sqr_reports.queue.table import Queued, QueueState
 
 
 class JobStatus(StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
+    PENDING = QueueState.PENDING.value
+    PROCESSING = QueueState.PROCESSING.value
     COMPLETE = "COMPLETE"
     FAILED = "FAILED"
 
@@ -24,8 +25,8 @@ ERROR_MESSAGE_LENGTH = 500
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 
-class ReportJob(Base):
-    """A report job. The table is also the queue: workers claim rows with a lease."""
+class ReportJob(Queued, Base):
+    """A report job. The table is also the queue: workers claim rows with a lease (`Queued`)."""
 
     __tablename__ = "report_jobs"
     __table_args__ = (
@@ -34,11 +35,9 @@ class ReportJob(Base):
         Index("ix_report_jobs_lease", "status", "lease_expires_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"))
     client_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
     template_version: Mapped[str | None] = mapped_column(String(16))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -51,14 +50,6 @@ class ReportJob(Base):
     #: replica of the previous release created during a rollout.
     policy_version: Mapped[int | None] = mapped_column(Integer)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Claims so far; also the fencing token of the current claim.
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    run_after: Mapped[datetime] = mapped_column(UTCDateTime())
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

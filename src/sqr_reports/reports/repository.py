@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqr_reports.reports.models import IdempotencyKey, JobStatus, ReportJob
+from sqr_reports.reports.models import IdempotencyKey, ReportJob
 
 
 async def add(session: AsyncSession, *rows: ReportJob | IdempotencyKey) -> None:
@@ -51,75 +49,6 @@ async def creations_since(
     )
     count, oldest = result.one()
     return int(count), oldest
-
-
-# -- the queue ----------------------------------------------------------------------------------
-
-#: PostgreSQL channel that wakes idle workers in every process when a job becomes due.
-JOBS_CHANNEL = "sqr_reports_jobs"
-
-
-async def announce_due_job(session: AsyncSession) -> None:
-    """Wake idle workers: in this process after commit, and on PostgreSQL in every process.
-
-    `pg_notify` is transactional: listeners hear it only if and when this transaction commits.
-    """
-    session.info["jobs_enqueued"] = True
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_notify(JOBS_CHANNEL, "")))
-
-
-async def claim_next(
-    session: AsyncSession, *, now: datetime, owner: str, lease_until: datetime
-) -> ReportJob | None:
-    """Take the next due job. SKIP LOCKED on PostgreSQL; BEGIN IMMEDIATE serialises SQLite."""
-    result = await session.execute(
-        select(ReportJob)
-        .where(ReportJob.status == JobStatus.PENDING, ReportJob.run_after <= now)
-        .order_by(ReportJob.run_after, ReportJob.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    job = result.scalar_one_or_none()
-    if job is None:
-        return None
-    job.status = JobStatus.PROCESSING
-    job.attempts += 1
-    job.lease_owner = owner
-    job.lease_expires_at = lease_until
-    job.started_at = job.started_at or now
-    job.updated_at = now
-    await session.flush()
-    return job
-
-
-async def expired_leases(session: AsyncSession, *, now: datetime) -> Sequence[ReportJob]:
-    result = await session.execute(
-        select(ReportJob)
-        .where(ReportJob.status == JobStatus.PROCESSING, ReportJob.lease_expires_at < now)
-        .limit(100)
-        .with_for_update(skip_locked=True)
-    )
-    return result.scalars().all()
-
-
-async def update_claimed(
-    session: AsyncSession, job_id: str, attempt: int, owner: str, **values: Any
-) -> bool:
-    """Update a job only if this claim still holds it (the fencing check)."""
-    result = await session.execute(
-        update(ReportJob)
-        .where(
-            ReportJob.id == job_id,
-            ReportJob.attempts == attempt,
-            ReportJob.lease_owner == owner,
-            ReportJob.status == JobStatus.PROCESSING,
-        )
-        .values(**values)
-        .returning(ReportJob.id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.scalar_one_or_none() is not None
 
 
 async def get(session: AsyncSession, job_id: str) -> ReportJob | None:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.auth.service import Principal
 from sqr_reports.clock import Clock
@@ -17,7 +17,9 @@ from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.policies import service as policies
-from sqr_reports.reports import repository
+from sqr_reports.queue.store import enqueue
+from sqr_reports.rendering import Renderer
+from sqr_reports.reports import document, repository
 from sqr_reports.reports.models import (
     IDEMPOTENCY_KEY_TTL,
     TERMINAL,
@@ -28,6 +30,7 @@ from sqr_reports.reports.models import (
 from sqr_reports.reports.ratelimit import Quota, quota_after
 from sqr_reports.reports.schemas import JobCreate
 from sqr_reports.storage import BlobStore, SignedUrl
+from sqr_reports.users.service import load_subject
 
 #: What an Idempotency-Key may be (the router documents it in OpenAPI; this module checks it).
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
@@ -89,17 +92,11 @@ async def create_job(
         org_id=principal.org_id,
         client_id=principal.client_id,
         user_id=request.userId,
-        status=JobStatus.PENDING,
         template_version=policy.template_version,
-        attempts=0,
-        max_attempts=policy.max_attempts,
         policy_version=verdict_policy.version,
         policy=verdict_policy.values.model_dump(),
-        run_after=now,
-        created_at=now,
-        updated_at=now,
     )
-    await repository.add(session, job)
+    await enqueue(session, job, now=now, max_attempts=policy.max_attempts)
     if idempotency_key is not None:
         key = IdempotencyKey(
             org_id=principal.org_id,
@@ -109,7 +106,6 @@ async def create_job(
             created_at=now,
         )
         await repository.add(session, key)
-    await repository.announce_due_job(session)
     quota = quota_after(policy.rate_limit, used + 1, oldest or now, now)
     return Created(job=job, replayed=False, quota=quota)
 
@@ -175,3 +171,47 @@ async def mint_download_url(
 def download_filename(job: ReportJob) -> str:
     user = re.sub(r"[^A-Za-z0-9]", "", job.user_id) or "user"
     return f"sqr-identity-report-{user}-{job.id[:8]}.pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A rendered report, stored: what a COMPLETE job records."""
+
+    storage_key: str
+    size_bytes: int
+    sha256: str
+    page_count: int
+
+
+async def render_and_store(
+    job_id: str,
+    attempt: int,
+    generated_at: datetime,
+    *,
+    read_sessions: async_sessionmaker[AsyncSession],
+    renderer: Renderer,
+    store: BlobStore,
+) -> Artifact:
+    """Render job `job_id`'s report from its user's data as it stands now, and store the PDF.
+
+    The worker acts for whichever org owns the job, so this read alone is not scoped by an
+    org: the job's own `org_id` scopes the user and the policy it is judged under. Each attempt
+    stores under its own key, so a late attempt cannot overwrite a newer one's file.
+    """
+    async with read_sessions() as session:
+        job = await repository.get(session, job_id)
+        org = await orgs.get(session, job.org_id) if job is not None else None
+        if job is None or org is None or job.template_version is None:
+            raise LookupError(f"job {job_id} or its org is gone")
+        subject = await load_subject(session, job.user_id, job.org_id)
+        policy = policies.pinned(job.policy_version, job.policy)
+        data = document.build(job, org, subject, generated_at, policy)
+    rendered = await renderer.render(job.template_version, data, generated_at)
+    key = f"reports/{job.org_id}/{job.id}/{attempt}.pdf"
+    await store.put(key, rendered.pdf, content_type="application/pdf")
+    return Artifact(
+        storage_key=key,
+        size_bytes=len(rendered.pdf),
+        sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+        page_count=rendered.page_count,
+    )

@@ -103,6 +103,12 @@ class S3BlobStore:
             kms_key_id=settings.s3_kms_key_id or None,
         )
 
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client every call goes through, for instrumentation: metrics, tracing or
+        audit hooks on its botocore events (`client.meta.events`)."""
+        return self._client
+
     # -- writing ------------------------------------------------------------------------------
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """Store the bytes, letting S3 prove it received exactly them.

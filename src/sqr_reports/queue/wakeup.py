@@ -1,0 +1,120 @@
+"""Wake-ups: work made due wakes idle workers at once instead of on their next poll.
+
+One signal per process (`Wakeup`) is what a worker waits on. Two sources feed it: a commit in
+this process that made work due (`announce` marks the transaction; `notify_on_commit` fires
+after it commits), and on PostgreSQL a NOTIFY from any process, heard by `NotifyListener`. The
+worker's poll stays as the safety net, so a lost wake-up delays work by one poll at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+#: The PostgreSQL channel that announces due work of any kind.
+CHANNEL = "sqr_reports_jobs"
+_ANNOUNCED = "sqr_reports.queue.announced"
+PROBE_SECONDS = 30.0
+
+
+class Wakeup:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    @property
+    def pending(self) -> bool:
+        """Whether a notification awaits the next `wait` (which will then return at once)."""
+        return self._event.is_set()
+
+    async def wait(self, seconds: float) -> None:
+        """Return when notified, or after `seconds` (the safety-net poll)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
+        self._event.clear()
+
+
+async def announce(session: AsyncSession) -> None:
+    """Wake idle workers once this transaction commits: here, and on PostgreSQL everywhere.
+
+    `pg_notify` is transactional: listeners hear it only if and when the transaction commits.
+    """
+    session.info[_ANNOUNCED] = True
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, "")))
+
+
+def notify_on_commit(session_class: type[Session], wakeup: Wakeup) -> None:
+    """Notify `wakeup` after any commit of `session_class` that announced due work."""
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(_ANNOUNCED, False):
+            wakeup.notify()
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(_ANNOUNCED, None)
+
+    event.listen(session_class, "after_commit", after_commit)
+    event.listen(session_class, "after_soft_rollback", lambda s, _t: after_rollback(s))
+
+
+class NotifyListener:
+    """PostgreSQL LISTEN on `CHANNEL`, feeding a `Wakeup`; reconnects with backoff."""
+
+    def __init__(self, database_url: str, wakeup: Wakeup, *, retry_max_seconds: float = 30.0):
+        url = make_url(database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._wakeup = wakeup
+        self._retry_max = retry_max_seconds
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with backoff whenever the connection drops."""
+        delay = 0.5
+        while True:
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=10)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning(
+                    "queue listener cannot connect (%s); retrying in %.1f s", type(exc), delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(self._retry_max, delay * 2)
+                continue
+            delay = 0.5
+            try:
+                await self._listen(connection)
+            finally:
+                self.connected.clear()
+                await connection.close(timeout=5)
+
+    async def _listen(self, connection: Any) -> None:
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        await connection.add_listener(CHANNEL, self._on_notify)
+        self._wakeup.notify()  # catch up on anything committed while we were not listening
+        self.connected.set()
+        while not lost.is_set():
+            # A silently dead network closes nothing: probe the connection now and then.
+            try:
+                await asyncio.wait_for(lost.wait(), PROBE_SECONDS)
+            except TimeoutError:
+                try:
+                    await connection.fetchval("SELECT 1", timeout=10)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    break
+        log.warning("queue listener lost its connection; reconnecting")
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wakeup.notify()

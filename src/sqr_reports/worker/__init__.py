@@ -1,1 +1,0 @@
-"""The job worker: claims report jobs from the queue table, renders, stores, completes."""

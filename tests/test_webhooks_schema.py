@@ -1,0 +1,89 @@
+"""Migration 0003: the models and the migrations agree, and it upgrades and downgrades, on
+SQLite and (with SQR_REPORTS_TEST_DATABASE_URL) on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sqr_reports.db.engine import create_engine
+from sqr_reports.db.metadata import metadata
+from sqr_reports.db.migrate import MIGRATIONS_DIR, upgrade
+from tests.conftest import CONFIGURED_POSTGRES_URL
+
+WEBHOOK_TABLES = {"webhook_endpoints", "webhook_events", "webhook_deliveries", "webhook_attempts"}
+#: A schema of its own, so that moving the migrations up and down leaves the suite's alone.
+PG_SCHEMA = "webhooks_migration_test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        built = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}")
+        yield built
+        await built.dispose()
+        return
+    if not CONFIGURED_POSTGRES_URL:
+        pytest.skip("needs PostgreSQL (SQR_REPORTS_TEST_DATABASE_URL)")
+    admin = create_async_engine(CONFIGURED_POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        await connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    built = create_async_engine(
+        CONFIGURED_POSTGRES_URL, connect_args={"server_settings": {"search_path": PG_SCHEMA}}
+    )
+    yield built
+    await built.dispose()
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA {PG_SCHEMA} CASCADE"))
+    await admin.dispose()
+
+
+async def _downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def _differences(engine: AsyncEngine) -> list[Any]:
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(compare)
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+async def test_the_migrations_build_exactly_the_models_and_0003_goes_down_and_up(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine)
+    at_head = await _differences(engine)
+    await _downgrade(engine, "0002")
+    below = await _tables(engine)
+    await upgrade(engine)
+
+    assert at_head == []
+    assert not below & WEBHOOK_TABLES
+    assert "report_jobs" in below
+    assert await _tables(engine) >= WEBHOOK_TABLES
+    assert await _differences(engine) == []
