@@ -168,7 +168,7 @@ async def _one(
         code = "USER_NOT_CONNECTED" if isinstance(exc, UserNotConnected) else "USER_NOT_FOUND"
         return slug(user.outcome), user.outcome, None, f"No report: the job fails with {code}."
     job = ReportJob(id=str(uuid.uuid5(uuid.NAMESPACE_URL, user.id)), template_version=version)
-    data = document.build(job, org, subject, NOW, policy)
+    data = document.build(job, org, subject, generated_at=NOW, policy=policy)
     return slug(user.outcome), user.outcome, data, ""
 
 

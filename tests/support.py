@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from sqr_reports.auth import scopes
 from sqr_reports.config import VerdictPolicy
@@ -231,3 +232,15 @@ class TcpProxy:
         finally:
             sink.transport.abort()
             self._writers.discard(sink)
+
+
+def setting_names(model: type[BaseModel], prefix: str = "SQR_REPORTS_") -> set[str]:
+    """Every environment variable the settings `model` reads, nested groups included."""
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= setting_names(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names

@@ -5,22 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from sqr_reports.config import Settings
+from tests.support import setting_names
 
 EXAMPLE = Path(__file__).parent.parent / ".env.example"
-
-
-def _names(model: type[BaseModel], prefix: str = "SQR_REPORTS_") -> set[str]:
-    names = set()
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            names |= _names(annotation, f"{prefix}{name.upper()}__")
-        else:
-            names.add(f"{prefix}{name.upper()}")
-    return names
 
 
 def test_env_example_lists_every_setting() -> None:
@@ -30,7 +19,7 @@ def test_env_example_lists_every_setting() -> None:
         if line and not line.startswith("#")
     }
 
-    assert listed == _names(Settings)
+    assert listed == setting_names(Settings)
 
 
 def test_env_example_values_are_the_defaults(

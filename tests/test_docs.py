@@ -9,7 +9,7 @@ import pytest
 
 from sqr_reports.cli import main
 from sqr_reports.config import Settings
-from tests.test_config import _names
+from tests.support import setting_names
 
 ROOT = Path(__file__).parent.parent
 DOCUMENTS = [
@@ -31,7 +31,7 @@ def _mentioned(pattern: re.Pattern[str]) -> dict[str, set[str]]:
 
 def test_every_setting_the_documents_name_exists() -> None:
     named = _mentioned(re.compile(r"\b(SQR_REPORTS_[A-Z0-9_]+[A-Z0-9](?:_?\*)?)"))
-    known = _names(Settings) | TEST_VARIABLES
+    known = setting_names(Settings) | TEST_VARIABLES
 
     unknown = {name: where for name, where in named.items() if not _exists(name, known)}
     assert unknown == {}

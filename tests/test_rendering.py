@@ -37,7 +37,8 @@ _INVISIBLE = re.compile("[\u200b\u2068\u2069]")
 def _data(version: str, subject: Subject | None = None, org: str = "Org Ltd") -> dict[str, Any]:
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version=version)
     subject = subject or make_subject()
-    return document.build(job, Org(id="org", name=org), subject, GENERATED, DEFAULT_POLICY)
+    owner = Org(id="org", name=org)
+    return document.build(job, owner, subject, generated_at=GENERATED, policy=DEFAULT_POLICY)
 
 
 def _every_text_field(value: str) -> Subject:

@@ -23,7 +23,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "report_data"
 
 def _build(subject: Subject) -> dict[str, Any]:
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version="v1")
-    return document.build(job, Org(id="org", name="Org Ltd"), subject, GENERATED, DEFAULT_POLICY)
+    org = Org(id="org", name="Org Ltd")
+    return document.build(job, org, subject, generated_at=GENERATED, policy=DEFAULT_POLICY)
 
 
 def _results(data: dict[str, Any]) -> dict[str, str]:
@@ -84,7 +85,7 @@ def test_input_digest_covers_the_subject_data_only() -> None:
     one = _build(make_subject())
     other_time = document.build(
         ReportJob(id="another", template_version="v1"), Org(id="o", name="O"), make_subject(),
-        datetime(2030, 1, 1, tzinfo=UTC), DEFAULT_POLICY,
+        generated_at=datetime(2030, 1, 1, tzinfo=UTC), policy=DEFAULT_POLICY,
     )  # fmt: skip
     changed = _build(make_subject(last_name="Byron"))
 

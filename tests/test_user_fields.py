@@ -67,7 +67,11 @@ def test_every_field_of_the_user_reaches_the_report() -> None:
     values = {name: _distinct_value(name, i) for i, name in enumerate(COLUMNS) if name != "id"}
     job = ReportJob(id="3fa85f64-5717-4562-b3fc-2c963f66afa6", template_version="v2")
     data = document.build(
-        job, Org(id="org", name="Org"), make_subject(**values), GENERATED, DEFAULT_POLICY
+        job,
+        Org(id="org", name="Org"),
+        make_subject(**values),
+        generated_at=GENERATED,
+        policy=DEFAULT_POLICY,
     )
 
     printed = json.dumps(data)

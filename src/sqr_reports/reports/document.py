@@ -37,7 +37,7 @@ _CJK_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\ua
 
 
 def build(
-    job: ReportJob, org: Org, subject: Subject, generated_at: datetime, policy: AppliedPolicy
+    job: ReportJob, org: Org, subject: Subject, *, generated_at: datetime, policy: AppliedPolicy
 ) -> dict[str, Any]:
     """The template's input: the subject's data, judged under `policy` at `generated_at`."""
     user, connection = subject.user, subject.connection

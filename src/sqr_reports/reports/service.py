@@ -205,7 +205,7 @@ async def render_and_store(
             raise LookupError(f"job {job_id} or its org is gone")
         subject = await load_subject(session, job.user_id, job.org_id)
         policy = policies.pinned(job.policy_version, job.policy)
-        data = document.build(job, org, subject, generated_at, policy)
+        data = document.build(job, org, subject, generated_at=generated_at, policy=policy)
     rendered = await renderer.render(job.template_version, data, generated_at)
     key = f"reports/{job.org_id}/{job.id}/{attempt}.pdf"
     await store.put(key, rendered.pdf, content_type="application/pdf")
