@@ -235,7 +235,9 @@ async def test_a_full_verification_queue_turns_callers_away_at_once(
     release = threading.Event()
     monkeypatch.setattr(hasher, "verify", lambda *_: release.wait(10))
     running = [asyncio.create_task(hasher.verify_async(None, "s")) for _ in range(2)]
-    await asyncio.sleep(0.05)  # one verifying, one waiting: the queue is full
+    # One turn of the loop starts both tasks; each counts itself in before its first await, so
+    # now one is verifying and one waiting: the queue is full. (Ordering, not timing.)
+    await asyncio.sleep(0)
 
     with pytest.raises(HasherBusy):
         await hasher.verify_async(None, "s")
@@ -249,9 +251,16 @@ async def test_an_overloaded_token_endpoint_answers_503_with_retry_after(
     http: httpx.AsyncClient, container: Container, org_a: ClientCredentials,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(container.hasher, "_max_pending", 0)
+    busy = SecretHasher(time_cost=1, memory_kib=1024, parallelism=1, concurrent=1, max_waiting=0)
+    release = threading.Event()
+    monkeypatch.setattr(busy, "verify", lambda *_: release.wait(10))
+    monkeypatch.setattr(container, "hasher", busy)
+    verifying = asyncio.create_task(busy.verify_async(None, "s"))  # takes the only slot
+    await asyncio.sleep(0)  # ... once it has started (ordering, as above)
 
     response = await http.post("/oauth2/token", **_json(org_a))
+    release.set()
+    await verifying
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
