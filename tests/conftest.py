@@ -34,6 +34,7 @@ from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.users.schemas import UserRecord
 from sqr_reports.users.service import upsert_user
 from tests.support import Api, ClientCredentials, MovableClock
+from tests.webhook_receiver import Receiver
 
 
 def _this_workers_database(url: str) -> str:
@@ -271,3 +272,17 @@ def run(
         return code, out, err
 
     return invoke
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 (tests/webhook_receiver.py)."""
+    started = await Receiver().start()
+    yield started
+    await started.close()
+
+
+@pytest.fixture
+def local_targets(container: Container) -> None:
+    """As with SQR_REPORTS_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true: the receiver is on loopback."""
+    container.settings.webhooks.allow_private_targets = True

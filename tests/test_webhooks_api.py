@@ -3,7 +3,6 @@ redelivery, each org seeing only its own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,19 +19,6 @@ from tests.support import Api, ClientCredentials, assert_envelope
 from tests.webhook_receiver import Receiver
 
 WEBHOOK_SCOPES = [scopes.WRITE_WEBHOOKS, scopes.READ_WEBHOOKS]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.close()
-
-
-@pytest.fixture
-def local_targets(container: Container) -> None:
-    """As with SQR_REPORTS_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true: the receiver is on loopback."""
-    container.settings.webhooks.allow_private_targets = True
 
 
 async def _admin(container: Container, api: Api, name: str) -> tuple[ClientCredentials, str]:

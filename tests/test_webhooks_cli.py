@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
@@ -16,13 +15,6 @@ from tests.support import ClientCredentials
 from tests.webhook_receiver import Receiver
 
 ALLOW_PRIVATE = "SQR_REPORTS_WEBHOOKS__ALLOW_PRIVATE_TARGETS"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.close()
 
 
 @pytest.mark.parametrize(

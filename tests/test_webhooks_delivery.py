@@ -36,13 +36,6 @@ def _data(job_id: str = "job-1", status: str = "COMPLETE") -> dict[str, Any]:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.close()
-
-
-@pytest.fixture
 async def sender() -> AsyncIterator[WebhookSender]:
     async with WebhookSender(LOCAL) as built:
         yield built

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,12 +25,7 @@ DELIVERY_LEASE = 40
 FIRST_BACKOFF = 6
 
 
-@pytest.fixture
-async def receiver(container: Container) -> AsyncIterator[Receiver]:
-    container.settings.webhooks.allow_private_targets = True  # the receiver is on 127.0.0.1
-    started = await Receiver().start()
-    yield started
-    await started.close()
+pytestmark = pytest.mark.usefixtures("local_targets")
 
 
 async def _register(container: Container, org_id: str, url: str) -> str:

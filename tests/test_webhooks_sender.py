@@ -25,13 +25,6 @@ FAST = WebhookSettings(connect_timeout_seconds=2, read_timeout_seconds=0.3,
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = await Receiver().start()
-    yield started
-    await started.close()
-
-
-@pytest.fixture
 async def sender() -> AsyncIterator[WebhookSender]:
     async with WebhookSender(FAST) as built:
         yield built
