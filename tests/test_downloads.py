@@ -33,6 +33,14 @@ async def _mint(api: Api, token: str, job_id: str) -> str:
     return url
 
 
+#: Digits 0-9 as their fullwidth forms (U+FF10-U+FF19), which `int()` would also accept.
+FULLWIDTH = {ord("0") + i: 0xFF10 + i for i in range(10)}
+
+
+def _param(url: str, name: str) -> str:
+    return parse_qs(urlsplit(url).query)[name][0]
+
+
 def _with(url: str, **changes: str) -> str:
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()} | changes
@@ -69,8 +77,28 @@ async def test_every_call_mints_a_new_url(
         lambda url: _with(url, filename="other.pdf"),
         lambda url: url.replace("/1.pdf", "/2.pdf"),
         lambda url: url.split("?")[0],
+        lambda url: _with(url, expires="0" + _param(url, "expires")),
+        lambda url: _with(url, expires=_param(url, "expires").translate(FULLWIDTH)),
+        lambda url: _with(url, expires="²"),
+        lambda url: f"{url}&expires={_param(url, 'expires')}",
+        lambda url: url.replace("expires=", "expires=1&expires=", 1),
+        lambda url: f"{url}&extra=1",
+        lambda url: url.replace("/reports/", "/reports%2F", 1),
     ],
-    ids=["signature", "expiry", "filename", "object", "no-query"],
+    ids=[
+        "signature",
+        "expiry",
+        "filename",
+        "object",
+        "no-query",
+        "leading-zero",
+        "fullwidth",
+        "superscript",
+        "repeated",
+        "repeated-first",
+        "extra-parameter",
+        "encoded-slash",
+    ],
 )
 async def test_any_altered_part_is_refused(
     api: Api, http: httpx.AsyncClient, token_a: str, completed_job: str, tamper: object

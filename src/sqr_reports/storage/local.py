@@ -21,6 +21,10 @@ from sqr_reports.storage import SAFE_FILENAME, StorageError
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 DOWNLOAD_PATH = "/v1/downloads/"
+#: Milliseconds since the epoch, in the one form `presign_get` writes.
+_EXPIRES = re.compile(r"^[1-9][0-9]{0,15}$", re.ASCII)
+#: The query parameters of a download URL, each exactly once.
+SIGNED_PARAMETERS = ("expires", "filename", "signature")
 
 
 class LocalBlobStore:
@@ -53,12 +57,12 @@ class LocalBlobStore:
         self._path(key)  # validates the key
         if not SAFE_FILENAME.match(filename):
             raise ValueError("unsafe download filename")
-        expires_ms = int(expires_at.timestamp() * 1000)
+        expires = str(int(expires_at.timestamp() * 1000))
         query = urlencode(
             {
-                "expires": expires_ms,
+                "expires": expires,
                 "filename": filename,
-                "signature": self._sign(key, expires_ms, filename),
+                "signature": self._sign(key, expires, filename),
             }
         )
         return f"{DOWNLOAD_PATH}{quote(key)}?{query}"
@@ -66,10 +70,14 @@ class LocalBlobStore:
     def open_signed(
         self, key: str, *, expires: str, filename: str, signature: str, now: datetime
     ) -> Path | None:
-        """The file a signed URL names, or None if the URL is altered, expired or unknown."""
-        if not (_SAFE_KEY.match(key) and expires.isdigit() and SAFE_FILENAME.match(filename)):
+        """The file a signed URL names, or None if the URL is altered, expired or unknown.
+
+        The signature covers the text of `expires`, not its value, and only the canonical form
+        (ASCII digits, no leading zero) is read: `0…`, `²` or fullwidth digits are altered URLs.
+        """
+        if not (_SAFE_KEY.match(key) and _EXPIRES.match(expires) and SAFE_FILENAME.match(filename)):
             return None
-        expected = self._sign(key, int(expires), filename)
+        expected = self._sign(key, expires, filename)
         if not hmac.compare_digest(expected, signature):
             return None
         if now.timestamp() * 1000 > int(expires):
@@ -77,8 +85,8 @@ class LocalBlobStore:
         path = self._path(key)
         return path if path.is_file() else None
 
-    def _sign(self, key: str, expires_ms: int, filename: str) -> str:
-        message = f"GET\n{key}\n{expires_ms}\n{filename}".encode()
+    def _sign(self, key: str, expires: str, filename: str) -> str:
+        message = f"GET\n{key}\n{expires}\n{filename}".encode()
         return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
     def _path(self, key: str) -> Path:
