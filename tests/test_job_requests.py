@@ -56,6 +56,20 @@ async def test_invalid_bodies_are_400_with_field_errors(
     assert await _job_count(container) == 0
 
 
+async def test_thousands_of_bad_fields_get_a_short_answer(
+    http: httpx.AsyncClient, token_a: str
+) -> None:
+    body = {"userId": "US1", "x" * 5000: 0} | {f"f{i}": 0 for i in range(4000)}
+
+    response = await http.post(JOBS, json=body, headers={"Authorization": f"Bearer {token_a}"})
+
+    envelope = assert_envelope(response, 400, "BAD_REQUEST")
+    assert len(envelope["errors"]) == 20
+    assert envelope["errorCount"] == 4001
+    assert all(len(e["field"]) <= 100 for e in envelope["errors"])
+    assert len(response.content) < 8 * 1024
+
+
 async def test_non_json_content_type_is_415(http: httpx.AsyncClient, token_a: str) -> None:
     response = await http.post(
         JOBS,

@@ -29,6 +29,10 @@ from sqr_reports.errors import (
 )
 
 log = logging.getLogger(__name__)
+#: A body with thousands of bad fields gets a short answer: the first failures and a count.
+MAX_FIELD_ERRORS = 20
+MAX_FIELD_LENGTH = 100
+MAX_HINT_LENGTH = 300
 
 
 def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -> dict[str, Any]:
@@ -58,7 +62,13 @@ class ErrorEnvelope(BaseModel):
     timestamp: str = Field(examples=["2025-07-11T06:51:25.202Z"])
     path: str = Field(examples=["/v1/document/api/3fa85f64-5717-4562-b3fc-2c963f66afa6"])
     method: str = Field(examples=["GET"])
-    errors: list[FieldErrorView] | None = Field(default=None, description="Validation failures")
+    errors: list[FieldErrorView] | None = Field(
+        default=None,
+        description=f"Validation failures: the first {MAX_FIELD_ERRORS} of `errorCount`",
+    )
+    errorCount: int | None = Field(  # noqa: N815 (the API's JSON is camelCase)
+        default=None, description="How many validation failures there were in all"
+    )
 
 
 def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -91,9 +101,13 @@ async def app_error(request: Request, exc: Exception) -> JSONResponse:
         body: dict[str, Any] = {"error": exc.oauth_error, "error_description": exc.message}
         headers = {**exc.headers, "Cache-Control": "no-store"}
         return JSONResponse(body, status_code=exc.status, headers=headers)
-    extra = {}
+    extra: dict[str, Any] = {}
     if isinstance(exc, ValidationFailed):
-        extra["errors"] = [{"field": e.field, "code": e.code, "hint": e.hint} for e in exc.errors]
+        extra["errors"] = [
+            {"field": e.field[:MAX_FIELD_LENGTH], "code": e.code, "hint": e.hint[:MAX_HINT_LENGTH]}
+            for e in exc.errors[:MAX_FIELD_ERRORS]
+        ]
+        extra["errorCount"] = len(exc.errors)
     return JSONResponse(
         envelope(request, exc.status, exc.message, **extra),
         status_code=exc.status,
