@@ -15,7 +15,7 @@ from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.health.router import router as health_router
-from sqr_reports.http_limits import BodyLimit
+from sqr_reports.http_limits import MAX_HEADER_BYTES, BodyLimit, HeaderLimit
 from sqr_reports.reports.router import router as reports_router
 from sqr_reports.storage.local import DOWNLOAD_PATH
 from sqr_reports.storage.router import router as downloads_router
@@ -85,6 +85,7 @@ def create_app(
     http_errors.install(app, secret_path_prefixes=(DOWNLOAD_PATH,))
     # Every request body here is a few hundred bytes; nobody gets to make us buffer more.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(HeaderLimit, max_bytes=MAX_HEADER_BYTES)
     app.include_router(auth_router)
     app.include_router(reports_router)
     app.include_router(webhooks_router)

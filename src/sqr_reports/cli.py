@@ -20,6 +20,7 @@ from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.demo import DemoCredentials, seed, walkthrough
 from sqr_reports.errors import AppError, NotFound
+from sqr_reports.http_limits import MAX_HEADER_BYTES, EnvelopeH11Protocol
 from sqr_reports.logs import uvicorn_log_config
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.service import create_org
@@ -174,6 +175,9 @@ def _run_http(settings: Settings, args: argparse.Namespace, app: Any, **options:
         port=args.port,
         log_config=uvicorn_log_config(settings.log_level),
         timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
+        # Unparsable requests and oversized headers get the envelope too (http_limits).
+        http=EnvelopeH11Protocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         **options,
     )
 

@@ -144,6 +144,11 @@ class UnsupportedMediaType(AppError):
     default_message = "Content-Type must be application/json"
 
 
+class HeadersTooLarge(AppError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    default_message = "The request headers are too large"
+
+
 class PayloadTooLarge(AppError):
     status = HTTPStatus(413)
     default_message = "The request body is too large"

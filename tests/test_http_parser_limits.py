@@ -1,0 +1,104 @@
+"""What a real uvicorn answers, configured as `sqr-reports serve` configures it, when a request
+cannot reach the app: headers over the limit (431) and garbage (400), both in the envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from sqr_reports.app import create_app
+from sqr_reports.container import Container
+from sqr_reports.http_limits import MAX_HEADER_BYTES, EnvelopeH11Protocol
+
+
+@pytest.fixture
+async def port(container: Container) -> AsyncIterator[int]:
+    config = uvicorn.Config(
+        create_app(container=container, embedded=False), host="127.0.0.1", port=0,
+        http=EnvelopeH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        log_config=None, lifespan="off",
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    listening = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    yield listening.getsockname()[1]
+    server.should_exit = True
+    await serving
+    listening.close()
+
+
+async def _exchange(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for start in range(0, len(request), 8192):  # in segments, as a proxy may send them
+        writer.write(request[start : start + 8192])
+        await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return status_line, headers, body
+
+
+def _envelope(body: bytes) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+async def test_a_100_kb_bearer_token_gets_431_in_the_envelope(port: int) -> None:
+    token = "e" * 100_000
+    request = (
+        f"GET /v1/document/api/x?sig=secret HTTP/1.1\r\nHost: t\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    status, headers, body = await _exchange(port, request)
+
+    assert status.startswith("HTTP/1.1 431")
+    assert headers["content-type"] == "application/json"
+    envelope = _envelope(body)
+    assert (envelope["code"], envelope["error"]) == (431, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+    assert (envelope["method"], envelope["path"]) == ("GET", "/v1/document/api/x")
+    assert token[:50] not in body.decode()
+
+
+async def test_headers_under_the_limit_reach_the_app(port: int) -> None:
+    request = (
+        f"GET /v1/document/api/x HTTP/1.1\r\nHost: t\r\nX-Padding: {'p' * 20_000}\r\n"
+        "Authorization: Bearer not-a-token\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    status, headers, body = await _exchange(port, request)
+
+    assert status.startswith("HTTP/1.1 401")  # the app answered: the token is bad
+    assert _envelope(body)["error"] == "UNAUTHORIZED"
+    assert "invalid_token" in headers["www-authenticate"]
+
+
+async def test_an_oversized_head_still_arriving_is_cut_off_by_the_parser_with_431(
+    port: int,
+) -> None:
+    """No end of the head in sight after the limit: the parser refuses before the app runs."""
+    request = f"GET /v1/document/api/x HTTP/1.1\r\nX-Long: {'a' * (MAX_HEADER_BYTES + 1)}".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)  # and nothing more: the head never ends
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+
+    assert raw.startswith(b"HTTP/1.1 431")
+    assert _envelope(raw.partition(b"\r\n\r\n")[2])["error"] == "REQUEST_HEADER_FIELDS_TOO_LARGE"
+
+
+async def test_an_unparsable_request_gets_400_in_the_envelope(port: int) -> None:
+    status, headers, body = await _exchange(port, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+
+    assert status.startswith("HTTP/1.1 400")
+    assert headers["content-type"] == "application/json"
+    assert _envelope(body)["error"] == "BAD_REQUEST"
