@@ -117,7 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "SQR_REPORTS_DATA_DIR": data_dir, "SQR_REPORTS_LOG_LEVEL": "WARNING",
-               "SQR_REPORTS_RATE_LIMIT__CREATIONS_PER_WINDOW": "1000000"}  # fmt: skip
+               "SQR_REPORTS_RATE_LIMIT__CREATIONS_PER_WINDOW": "1000000",
+               # The wrong-secret timings must be real verifications, not throttled 429s.
+               "SQR_REPORTS_AUTH__FAILED_ATTEMPTS_PER_CLIENT": "1000000",
+               "SQR_REPORTS_AUTH__FAILED_ATTEMPTS_PER_ADDRESS": "1000000"}  # fmt: skip
         demo_out = subprocess.run(
             [BIN, "demo", "--json"], env=env, check=True, capture_output=True, text=True
         ).stdout

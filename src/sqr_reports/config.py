@@ -7,10 +7,11 @@ Every value has a safe default for the embedded mode (one process, SQLite, local
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,21 @@ class AuthSettings(BaseModel):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     clock_leeway_seconds: int = Field(default=5, ge=0, le=300)
+    #: Failed client authentications allowed per client id, and per source address, within the
+    #: window; more answer 429 with Retry-After until the oldest failure ages out.
+    failed_attempts_per_client: int = Field(default=10, ge=1)
+    failed_attempts_per_address: int = Field(default=50, ge=1)
+    failed_attempts_window_seconds: int = Field(default=300, ge=1, le=86400)
+    #: Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client's address;
+    #: empty means the peer's address is the client's.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ip_network(cidr, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class StorageSettings(BaseModel):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
+from sqr_reports.auth.throttle import FailureThrottle
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
@@ -49,6 +50,8 @@ class Container:
     policy: JobPolicy
     #: One HTTP client per process for webhook deliveries.
     webhook_sender: WebhookSender
+    #: Failed client authentications at the token endpoint, counted in this process.
+    throttle: FailureThrottle
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -160,6 +163,12 @@ def build_container(
             verdict_default=settings.verdict,
         ),
         webhook_sender=WebhookSender(settings.webhooks),
+        throttle=FailureThrottle(
+            clock or SystemClock(),
+            per_client=auth.failed_attempts_per_client,
+            per_address=auth.failed_attempts_per_address,
+            window_seconds=auth.failed_attempts_window_seconds,
+        ),
     )
 
 

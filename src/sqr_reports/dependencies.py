@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.service import Principal, authorize
+from sqr_reports.auth.throttle import FailureThrottle, source_address
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock
 from sqr_reports.config import WebhookSettings
@@ -62,6 +63,17 @@ async def get_keys(request: Request) -> KeyRing:
     return _container(request).keys
 
 
+async def get_throttle(request: Request) -> FailureThrottle:
+    return _container(request).throttle
+
+
+async def get_source_address(request: Request) -> str:
+    """The client's address (behind the configured trusted proxies, the one they forwarded)."""
+    peer = request.client.host if request.client else None
+    trusted = _container(request).settings.auth.trusted_proxies
+    return source_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+
+
 async def get_reader_engine(request: Request) -> AsyncEngine:
     return _container(request).engines.reader
 
@@ -93,6 +105,8 @@ JobPolicyDep = Annotated[JobPolicy, Depends(get_job_policy)]
 CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 HasherDep = Annotated[SecretHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
+ThrottleDep = Annotated[FailureThrottle, Depends(get_throttle)]
+SourceAddressDep = Annotated[str, Depends(get_source_address)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
 WebhookSettingsDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]

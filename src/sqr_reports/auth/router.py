@@ -18,6 +18,8 @@ from sqr_reports.dependencies import (
     HasherDep,
     KeysDep,
     ReadSessionDep,
+    SourceAddressDep,
+    ThrottleDep,
     media_type,
 )
 from sqr_reports.errors import OAuthError
@@ -77,6 +79,8 @@ _TOKEN_DOCS: dict[str, Any] = {
         for code, text in {
             400: "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)",
             401: "invalid_client: unknown client, wrong secret, or revoked",
+            429: "temporarily_unavailable: too many failed client authentications for this "
+            "client id or address; see Retry-After",
             503: "temporarily_unavailable: the database is down; see Retry-After",
         }.items()
     }
@@ -87,11 +91,25 @@ _TOKEN_DOCS: dict[str, Any] = {
 @router.post("/oauth2/token", summary="Issue an access token (client credentials)", **_TOKEN_DOCS)
 @router.post("/v1/oauth/token", summary="Issue an access token (the guide's path)", **_TOKEN_DOCS)
 async def token(
-    request: Request, session: ReadSessionDep, hasher: HasherDep, codec: CodecDep, clock: ClockDep
+    request: Request,
+    session: ReadSessionDep,
+    hasher: HasherDep,
+    codec: CodecDep,
+    clock: ClockDep,
+    throttle: ThrottleDep,
+    source: SourceAddressDep,
 ) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
     parameters = await _token_request(request)
-    grant = await grant_token(session, parameters, hasher=hasher, codec=codec, clock=clock)
+    grant = await grant_token(
+        session,
+        parameters,
+        hasher=hasher,
+        codec=codec,
+        clock=clock,
+        throttle=throttle,
+        source=source,
+    )
     body = {
         "access_token": grant.access_token,
         "token_type": "Bearer",

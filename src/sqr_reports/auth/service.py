@@ -16,6 +16,7 @@ from sqr_reports.auth.credentials import (
     new_client_secret,
 )
 from sqr_reports.auth.models import ApiClient, ClientStatus
+from sqr_reports.auth.throttle import FailureThrottle
 from sqr_reports.auth.tokens import InvalidToken, TokenCodec
 from sqr_reports.clock import Clock
 from sqr_reports.db.clock import SessionClock
@@ -63,33 +64,56 @@ async def grant_token(
     hasher: SecretHasher,
     codec: TokenCodec,
     clock: Clock,
+    throttle: FailureThrottle,
+    source: str,
 ) -> TokenGrant:
-    """OAuth 2.0 client-credentials grant (RFC 6749 §4.4)."""
+    """OAuth 2.0 client-credentials grant (RFC 6749 §4.4); failed client authentications are
+    throttled per client id and per source address (`auth.throttle`)."""
     if not request.grant_type:
         raise OAuthError("invalid_request", "The grant_type parameter is required")
     if request.grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported")
     if not request.client_id or not request.client_secret:
         raise OAuthError("invalid_client", "Client authentication failed")
-
-    if not _CLIENT_ID.match(request.client_id):  # never a valid id; costs the same all the same
-        await _verify(hasher, None, request.client_secret)
-        raise OAuthError("invalid_client", "Client authentication failed")
-    found = await repository.get_client_and_org(session, request.client_id)
-    stored_hash = found[0].secret_hash if found else None
-    # Argon2 runs off the event loop, and runs for unknown clients too (same timing).
-    secret_ok = await _verify(hasher, stored_hash, request.client_secret)
-    if found is None or not secret_ok:
-        raise OAuthError("invalid_client", "Client authentication failed")
-    client, org = found
-    if client.status != ClientStatus.ACTIVE or org.status != OrgStatus.ACTIVE:
-        raise OAuthError("invalid_client", "Client authentication failed")
-
+    if wait := throttle.wait_seconds(request.client_id, source):
+        failure = OAuthError(
+            "temporarily_unavailable",
+            "Too many failed client authentications; retry after Retry-After seconds",
+            status=HTTPStatus.TOO_MANY_REQUESTS,
+        )
+        failure.headers["Retry-After"] = str(wait)
+        raise failure
+    try:
+        client = await _authenticate(session, hasher, request.client_id, request.client_secret)
+    except OAuthError as failed:
+        if failed.oauth_error == "invalid_client":
+            throttle.failed(request.client_id, source)
+        raise
+    throttle.succeeded(request.client_id)
     granted = _granted_scopes(client, request.scope)
     token = codec.issue(
         client_id=client.client_id, org_id=client.org_id, scopes=granted, now=clock.now()
     )
     return TokenGrant(access_token=token, expires_in=codec.ttl, scope=" ".join(granted))
+
+
+async def _authenticate(
+    session: AsyncSession, hasher: SecretHasher, client_id: str, secret: str
+) -> ApiClient:
+    """The active client of an active org with this id and secret, or `invalid_client`."""
+    if not _CLIENT_ID.match(client_id):  # never a valid id; costs the same all the same
+        await _verify(hasher, None, secret)
+        raise OAuthError("invalid_client", "Client authentication failed")
+    found = await repository.get_client_and_org(session, client_id)
+    stored_hash = found[0].secret_hash if found else None
+    # Argon2 runs off the event loop, and runs for unknown clients too (same timing).
+    secret_ok = await _verify(hasher, stored_hash, secret)
+    if found is None or not secret_ok:
+        raise OAuthError("invalid_client", "Client authentication failed")
+    client, org = found
+    if client.status != ClientStatus.ACTIVE or org.status != OrgStatus.ACTIVE:
+        raise OAuthError("invalid_client", "Client authentication failed")
+    return client
 
 
 async def _verify(hasher: SecretHasher, stored_hash: str | None, secret: str) -> bool:
