@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from sqr_reports import __version__, http_errors
+from sqr_reports.apidocs.router import router as apidocs_router
 from sqr_reports.auth.router import router as auth_router
 from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
@@ -79,6 +80,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /redoc are apidocs/router.py: the same pages, with their assets served here.
+        docs_url=None,
+        redoc_url=None,
     )
     if container is not None:
         app.state.container = container  # usable without the lifespan (in-process test clients)
@@ -91,6 +95,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(downloads_router)
     app.include_router(health_router)
+    app.include_router(apidocs_router)
     return app
 
 
