@@ -80,11 +80,20 @@ _CODES = {
     "model_type": "type",
     "model_attributes_type": "type",
     "dict_type": "type",
+    "int_parsing": "type",
+    "enum": "enum",
+    "greater_than_equal": "minimum",
+    "less_than_equal": "maximum",
 }
+#: Where FastAPI found a request's input (the first part of an error's `loc`): not part of
+#: the field's name, so a query parameter's error names `limit`, as a body's names `userId`.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def _field_error(error: Mapping[str, Any]) -> FieldError:
-    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    location = [str(part) for part in error.get("loc", ())]
+    if location[:1] and location[0] in _LOCATIONS:
+        location = location[1:]
     kind = str(error.get("type"))
     return FieldError(
         field=".".join(location) or "body",

@@ -30,7 +30,10 @@ class ReportJob(Queued, Base):
 
     __tablename__ = "report_jobs"
     __table_args__ = (
+        # The job listing, newest first (and the rate limit's window); the listing's filters.
         Index("ix_report_jobs_org_created", "org_id", "created_at"),
+        Index("ix_report_jobs_org_status", "org_id", "status", "created_at"),
+        Index("ix_report_jobs_org_user", "org_id", "user_id", "created_at"),
         Index("ix_report_jobs_queue", "status", "run_after"),
         Index("ix_report_jobs_lease", "status", "lease_expires_at"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqr_reports.reports.models import IdempotencyKey, ReportJob
@@ -30,6 +30,29 @@ async def get_for_org(session: AsyncSession, org_id: str, job_id: str) -> Report
         select(ReportJob).where(ReportJob.id == job_id, ReportJob.org_id == org_id)
     )
     return result.scalar_one_or_none()
+
+
+async def page_for_org(
+    session: AsyncSession,
+    org_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    status: str | None = None,
+    user_id: str | None = None,
+) -> list[ReportJob]:
+    """Up to `limit` of the org's jobs, newest first (ties by id, descending), that come after
+    the (created_at, id) `after` in that order: a backward walk of an index on (org_id,
+    created_at), or on (org_id, status | user_id, created_at) (migration 0004 says why)."""
+    query = select(ReportJob).where(ReportJob.org_id == org_id)
+    if status is not None:
+        query = query.where(ReportJob.status == status)
+    if user_id is not None:
+        query = query.where(ReportJob.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(ReportJob.created_at, ReportJob.id) < after)
+    query = query.order_by(ReportJob.created_at.desc(), ReportJob.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())
 
 
 async def get_idempotency_key(

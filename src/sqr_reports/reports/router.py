@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
@@ -20,8 +20,16 @@ from sqr_reports.dependencies import (
     require_scope,
 )
 from sqr_reports.http_errors import error_responses
-from sqr_reports.reports import service
-from sqr_reports.reports.schemas import DownloadUrl, JobAccepted, JobCreate, JobView
+from sqr_reports.reports import paging, service
+from sqr_reports.reports.models import JobStatus
+from sqr_reports.reports.schemas import (
+    DownloadUrl,
+    JobAccepted,
+    JobCreate,
+    JobList,
+    JobView,
+    UserId,
+)
 
 router = APIRouter(prefix="/v1/document/api", tags=["PDF Report (API Client)"])
 
@@ -85,6 +93,41 @@ async def create_job(
     if created.quota is not None:
         response.headers.update(created.quota.headers())
     return JobAccepted.of(created.job)
+
+
+@router.get(
+    "",
+    summary="List report jobs",
+    responses=error_responses(
+        {code: text for code, text in _ERRORS.items() if code != 404}
+        | {400: "Invalid status, userId, limit or cursor"}
+    ),
+)
+async def list_jobs(
+    response: Response,
+    principal: Reader,
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    user_id: Annotated[
+        UserId | None, Query(alias="userId", description="Only jobs for this SQR user id.")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=service.MAX_PAGE_SIZE, description="Jobs per page.")
+    ] = service.PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=paging.MAX_LENGTH,
+            description="The previous page's `nextCursor`, unchanged; omit for the first page.",
+        ),
+    ] = None,
+) -> JobList:
+    """The org's jobs, newest first, a page at a time (follow `nextCursor` until it is null)."""
+    page = await service.list_jobs(
+        session, principal=principal, status=status, user_id=user_id, limit=limit, cursor=cursor
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return JobList(items=[JobView.of(job) for job in page.jobs], nextCursor=page.next_cursor)
 
 
 @router.get("/{job_id}", summary="Get report job status", responses=error_responses(_ERRORS))

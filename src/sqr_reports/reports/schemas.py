@@ -12,15 +12,20 @@ from sqr_reports.reports.errors import JobErrorCode
 from sqr_reports.reports.models import JobStatus, ReportJob
 from sqr_reports.storage import SignedUrl
 
+#: An SQR user id as the API takes it: 1-16 characters, none of them a control character
+#: (an id is printable, and PostgreSQL text cannot hold NUL).
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=16, strict=True, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+
 
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    userId: Annotated[
-        str,
-        # No control characters: an id is printable, and PostgreSQL text cannot hold NUL.
-        StringConstraints(min_length=1, max_length=16, strict=True, pattern=r"^[^\x00-\x1f\x7f]+$"),
-    ] = Field(description="The SQR user id of a user connected to your org, e.g. US1A2B3C4D5E6F78.")
+    userId: UserId = Field(
+        description="The SQR user id of a user connected to your org, e.g. US1A2B3C4D5E6F78."
+    )
 
 
 class JobAccepted(BaseModel):
@@ -64,6 +69,15 @@ class JobView(JobAccepted):
             startedAt=isoformat_ms(job.started_at) if job.started_at else None,
             completedAt=isoformat_ms(job.completed_at) if job.completed_at else None,
         )
+
+
+class JobList(BaseModel):
+    """A page of the org's jobs, newest first."""
+
+    items: list[JobView]
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
 
 
 class DownloadUrl(BaseModel):

@@ -19,7 +19,7 @@ from sqr_reports.orgs import repository as orgs
 from sqr_reports.policies import service as policies
 from sqr_reports.queue.store import enqueue
 from sqr_reports.rendering import Renderer
-from sqr_reports.reports import document, repository
+from sqr_reports.reports import document, paging, repository
 from sqr_reports.reports.models import (
     IDEMPOTENCY_KEY_TTL,
     TERMINAL,
@@ -38,6 +38,9 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 POLL_FAST_SECONDS = 3
 POLL_SLOW_SECONDS = 10
 POLL_SLOWDOWN_AFTER = timedelta(seconds=30)
+#: Jobs per page of the listing: when the client names no limit, and at most.
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,45 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: str) -> R
     if job is None:
         raise NotFound("Report job not found")
     return job
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of an org's jobs, newest first, and the cursor of the next (None: the last)."""
+
+    jobs: list[ReportJob]
+    next_cursor: str | None
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    status: JobStatus | None = None,
+    user_id: str | None = None,
+    limit: int = PAGE_SIZE,
+    cursor: str | None = None,
+) -> JobPage:
+    """The org's jobs, newest first, from where `cursor` (a page's `next_cursor`) left off.
+
+    The cursor only positions: the jobs are the caller's org's whatever it says (`paging`).
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        code = "minimum" if limit < 1 else "maximum"
+        raise ValidationFailed([FieldError("limit", code, f"From 1 to {MAX_PAGE_SIZE}")])
+    after = paging.decode(cursor) if cursor is not None else None
+    rows = await repository.page_for_org(
+        session,
+        principal.org_id,
+        limit=limit + 1,  # one more than shown tells whether another page follows
+        after=(after.created_at, after.job_id) if after else None,
+        status=status,
+        user_id=user_id,
+    )
+    jobs = rows[:limit]
+    last = jobs[-1] if len(rows) > limit else None
+    next_cursor = paging.encode(paging.Position(last.created_at, last.id)) if last else None
+    return JobPage(jobs=jobs, next_cursor=next_cursor)
 
 
 async def poll_after_seconds(
