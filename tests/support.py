@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
+from sqlalchemy import update
 
 from sqr_reports.auth import scopes
+from sqr_reports.auth.models import ApiClient
 from sqr_reports.config import VerdictPolicy
 from sqr_reports.container import Container
 from sqr_reports.db.clock import SessionClock
@@ -244,3 +246,11 @@ def setting_names(model: type[BaseModel], prefix: str = "SQR_REPORTS_") -> set[s
         else:
             names.add(f"{prefix}{name.upper()}")
     return names
+
+
+async def set_scopes(container: Container, client_id: str, scopes: str) -> None:
+    """Change a client's scopes in the database; tokens already issued keep their claims."""
+    async with container.sessions.begin() as session:
+        await session.execute(
+            update(ApiClient).where(ApiClient.client_id == client_id).values(scopes=scopes)
+        )

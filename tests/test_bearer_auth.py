@@ -15,11 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import update
 
-from sqr_reports.auth.models import ApiClient
 from sqr_reports.auth.service import revoke_client
 from sqr_reports.container import Container
 from sqr_reports.orgs.models import Org, OrgStatus
-from tests.support import Api, ClientCredentials, MovableClock, assert_envelope
+from tests.support import Api, ClientCredentials, MovableClock, assert_envelope, set_scopes
 
 JOBS = "/v1/document/api"
 
@@ -137,12 +136,7 @@ async def test_revocation_applies_on_the_very_next_call(
 async def test_scope_removed_in_the_database_is_refused_despite_the_token(
     http: httpx.AsyncClient, container: Container, org_a: ClientCredentials, token_a: str
 ) -> None:
-    async with container.sessions.begin() as session:
-        await session.execute(
-            update(ApiClient)
-            .where(ApiClient.client_id == org_a.client_id)
-            .values(scopes="write:reports")
-        )
+    await set_scopes(container, org_a.client_id, "write:reports")
 
     response = await _get(http, token_a)
 

@@ -10,16 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from sqr_reports.auth.models import ApiClient
 from sqr_reports.auth.service import Principal
 from sqr_reports.container import Container
 from sqr_reports.errors import ValidationFailed
 from sqr_reports.reports import paging, repository, service
 from sqr_reports.reports.models import JobStatus, ReportJob
 from tests.conftest import ALICE
-from tests.support import Api, ClientCredentials, assert_envelope
+from tests.support import Api, ClientCredentials, assert_envelope, set_scopes
 
 JOBS = "/v1/document/api"
 BOB = "US9Z8Y7X6W5V4U3T"
@@ -237,12 +235,7 @@ async def test_a_token_without_read_reports_is_403(
 async def test_read_reports_removed_in_the_database_is_403_despite_the_token(
     http: httpx.AsyncClient, container: Container, org_a: ClientCredentials, token_a: str
 ) -> None:
-    async with container.sessions.begin() as session:
-        await session.execute(
-            update(ApiClient)
-            .where(ApiClient.client_id == org_a.client_id)
-            .values(scopes="write:reports")
-        )
+    await set_scopes(container, org_a.client_id, "write:reports")
 
     response = await _list(http, token_a)
 
