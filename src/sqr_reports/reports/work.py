@@ -10,6 +10,7 @@ webhooks deliver) are written in one transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,8 +32,6 @@ from sqr_reports.storage import BlobStore, StorageError
 from sqr_reports.users.service import UserNotConnected, UserNotFound
 
 log = logging.getLogger(__name__)
-REPORT_COMPLETED = "REPORT_COMPLETED"
-REPORT_FAILED = "REPORT_FAILED"
 
 #: What each failure means for the job: its code, the client's message (None: the exception's
 #: own, which is written for clients), whether a retry may help, and whether it is worth a
@@ -50,19 +49,24 @@ _OUTCOMES: tuple[tuple[type[Exception], JobErrorCode, str | None, bool, bool], .
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """A job as its terminal state leaves it, before the row is written (for its event)."""
+
+    id: str
+    org_id: str
+    user_id: str
+    status: str
+    error_code: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    page_count: int | None = None
+
+
 class OutcomeEvents(Protocol):
     """Records a job's outcome event in the caller's transaction (webhooks' outbox)."""
 
-    async def record(
-        self,
-        session: AsyncSession,
-        *,
-        org_id: str,
-        event_type: str,
-        data: dict[str, Any],
-        job_id: str,
-        now: datetime,
-    ) -> str | None: ...
+    async def record(self, session: AsyncSession, job: JobOutcome, now: datetime) -> str | None: ...
 
 
 class ReportWork:
@@ -137,7 +141,7 @@ class ReportWork:
             "page_count": result.page_count,
             "completed_at": now,
         }
-        await self._announce(session, claim.id, REPORT_COMPLETED, values, now)
+        await self._announce(session, claim.id, JobStatus.COMPLETE, values, now)
         return values
 
     async def on_failed(
@@ -148,7 +152,7 @@ class ReportWork:
             "error_message": failure.message[:ERROR_MESSAGE_LENGTH],
             "completed_at": now,
         }
-        await self._announce(session, row_id, REPORT_FAILED, values, now)
+        await self._announce(session, row_id, JobStatus.FAILED, values, now)
         return values
 
     async def on_attempt_failed(
@@ -164,7 +168,7 @@ class ReportWork:
         self,
         session: AsyncSession,
         job_id: str,
-        event_type: str,
+        status: JobStatus,
         values: dict[str, Any],
         now: datetime,
     ) -> None:
@@ -172,19 +176,13 @@ class ReportWork:
             return
         job = await repository.get(session, job_id)
         assert job is not None
-        status = JobStatus.COMPLETE if event_type == REPORT_COMPLETED else JobStatus.FAILED
-        data = {
-            "job_id": job.id,
-            "user_id": job.user_id,
-            "status": status.value,
-            "error_code": values.get("error_code"),
-            "size_bytes": values.get("size_bytes"),
-            "sha256": values.get("sha256"),
-            "page_count": values.get("page_count"),
-        }
-        await self._events.record(
-            session, org_id=job.org_id, event_type=event_type, data=data, job_id=job.id, now=now
-        )
+        final = {name: values[name] for name in _EVENT_COLUMNS if name in values}
+        outcome = JobOutcome(job.id, job.org_id, job.user_id, status.value, **final)
+        await self._events.record(session, outcome, now)
+
+
+#: The columns an outcome sets that its event reports.
+_EVENT_COLUMNS = ("error_code", "size_bytes", "sha256", "page_count")
 
 
 def _conforms(work: ReportWork) -> Work:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqr_reports.config import WebhookSettings
 from sqr_reports.queue.work import Claim, Lease, Work, WorkFailed
 from sqr_reports.webhooks import delivery, retry
+from sqr_reports.webhooks.delivery import TerminalJob
 from sqr_reports.webhooks.models import DeliveryStatus, WebhookDelivery
 from sqr_reports.webhooks.sender import AttemptResult, WebhookSender
 
@@ -128,22 +129,13 @@ class Outbox:
     def __init__(self, settings: WebhookSettings):
         self._max_attempts = settings.max_attempts
 
-    async def record(
-        self,
-        session: AsyncSession,
-        *,
-        org_id: str,
-        event_type: str,
-        data: dict[str, Any],
-        job_id: str,
-        now: datetime,
-    ) -> str | None:
+    async def record(self, session: AsyncSession, job: TerminalJob, now: datetime) -> str | None:
         return await delivery.record_event(
             session,
-            org_id=org_id,
-            event_type=event_type,
-            data=data,
-            job_id=job_id,
+            org_id=job.org_id,
+            event_type=delivery.event_type_for(job.status),
+            data=delivery.event_data_for_job(job),
+            job_id=job.id,
             now=now,
             max_attempts=self._max_attempts,
         )
