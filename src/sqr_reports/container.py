@@ -48,11 +48,12 @@ class Container:
     renderer: Renderer
     wakeup: Wakeup
     policy: JobPolicy
-    #: One HTTP client per process for webhook deliveries.
-    webhook_sender: WebhookSender
     #: Failed client authentications at the token endpoint, counted in this process.
     throttle: FailureThrottle
     workers: list[Worker] = field(default_factory=list)
+    #: One HTTP client per process for webhook deliveries, made with the first worker: building
+    #: one (its TLS context) costs about 30 ms that API-only processes and commands need not pay.
+    webhook_sender: WebhookSender | None = None
 
     @property
     def embedded_database(self) -> bool:
@@ -72,7 +73,7 @@ class Container:
             DeliveryWork(
                 settings=self.settings.webhooks,
                 read_sessions=self.read_sessions,
-                sender=self.webhook_sender,
+                sender=self._webhook_sender(),
             ),
         ]
         worker = Worker(
@@ -86,6 +87,11 @@ class Container:
         self.workers.append(worker)
         return worker
 
+    def _webhook_sender(self) -> WebhookSender:
+        if self.webhook_sender is None:
+            self.webhook_sender = WebhookSender(self.settings.webhooks)
+        return self.webhook_sender
+
     def new_listener(self) -> NotifyListener | None:
         """On PostgreSQL, a listener that wakes this process's workers for other processes' work."""
         if self.embedded_database:
@@ -93,7 +99,8 @@ class Container:
         return NotifyListener(self.settings.resolved_database_url(), self.wakeup)
 
     async def close(self) -> None:
-        await self.webhook_sender.aclose()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.aclose()
         await self.renderer.close()
         await self.engines.dispose()
 
@@ -162,7 +169,6 @@ def build_container(
             rate_limit=settings.rate_limit,
             verdict_default=settings.verdict,
         ),
-        webhook_sender=WebhookSender(settings.webhooks),
         throttle=FailureThrottle(
             clock or SystemClock(),
             per_client=auth.failed_attempts_per_client,
