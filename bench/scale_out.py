@@ -47,24 +47,31 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
 from botocore.config import Config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fleet import (
+    CLK_TCK,
+    OrgCredentials,
+    cli,
+    create_orgs,
+    parse_time,
+    proc_stat,
+    user_id,
+    users_jsonl,
+)
 from measure import free_port, pct
 from pydantic import SecretStr
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from sqr_reports.auth import service as auth
 from sqr_reports.config import AuthSettings, RateLimitSettings, Settings, StorageSettings
 from sqr_reports.container import build_container
-from sqr_reports.orgs.service import create_org
 from sqr_reports.reports.models import TERMINAL, JobStatus, ReportJob
 
 if TYPE_CHECKING:
@@ -80,7 +87,6 @@ POLL_SECONDS = 0.5
 #: Databases this benchmark must never drop.
 PROTECTED_DATABASES = frozenset({"postgres", "test", "template0", "template1"})
 LOCALSTACK_KEY = "test"  # LocalStack's well-known credentials (never a real secret)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -95,28 +101,15 @@ def latency(values: list[float]) -> str:
     return f"p50 {pct(ms, 0.5):7.1f} ms   p99 {pct(ms, 0.99):7.1f} ms   max {max(ms):7.1f} ms"
 
 
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def step(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # -- processes -------------------------------------------------------------------------------------
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
-
-
 def _group_members(pgid: int) -> list[int]:
     members = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) and int(stat[2]) == pgid:
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) and int(stat[2]) == pgid:
             members.append(int(entry.name))
     return members
 
@@ -128,7 +121,7 @@ def cpu_by_role(groups: dict[int, str]) -> dict[str, float]:
     ticks: dict[str, int] = {}
     me = os.getpid()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or (stat := _proc_stat(int(entry.name))) is None:
+        if not entry.name.isdigit() or (stat := proc_stat(int(entry.name))) is None:
             continue
         pid, pgrp = int(entry.name), int(stat[2])
         if pgrp in groups:
@@ -310,68 +303,6 @@ def write_signing_key(path: Path) -> None:
 
 
 # -- test data -------------------------------------------------------------------------------------
-_PROFILES: list[dict[str, Any]] = [
-    {"first_name": "Amelia", "last_name": "Clarke", "country": "GB", "city": "Manchester",
-     "selfie_liveness_score": 97.2, "fmc_score": 93.4, "id3_pep_sanction_result": "CLEAR"},
-    {"first_name": "Marek", "last_name": "Nowak", "country": "PL", "city": "Warszawa",
-     "selfie_liveness_score": 91.0, "fmc_score": 88.5, "id3_pep_sanction_result": "PEP_MATCH"},
-    {"first_name": "Sophie", "last_name": "Müller", "country": "DE", "city": "Berlin",
-     "selfie_liveness_score": 88.0, "fmc_score": 41.5, "high_level_result": "REFER"},
-    {"first_name": "Анастасия", "last_name": "Смирнова", "country": "GR", "city": "Αθήνα",
-     "selfie_liveness_score": 95.1, "fmc_score": 90.2, "id3_pep_sanction_result": "CLEAR"},
-    {"first_name": "ليلى", "last_name": "حداد", "country": "AE", "city": "Dubai",
-     "selfie_liveness_score": 82.3, "fmc_score": 79.9, "id3_pep_sanction_result": "CLEAR"},
-]  # fmt: skip
-
-
-def user_id(org: int, user: int) -> str:
-    return f"B{org:05d}U{user:02d}"
-
-
-def user_line(org: int, user: int, org_id: str) -> str:
-    profile = _PROFILES[(org + user) % len(_PROFILES)]
-    record = {
-        "id": user_id(org, user),
-        "email": f"user{user}.org{org}@example.com",
-        "dob": f"19{70 + (org + user) % 30}-0{1 + user % 9}-1{user % 10}",
-        "registration_status": "active",
-        "document_overall_validation": "PASSED",
-        "id3_match_status": "MATCH",
-        "high_level_result": "PASS",
-        **profile,
-        "connections": [{"org_id": org_id, "connection_status": "CONNECTED",
-                         "data_sharing_agreed": True, "connected_at": "2025-03-01T10:15:00Z"}],
-        "monitoring": [{"kind": kind, "status": "CLEAR", "recorded_at": "2026-10-01T06:00:00Z"}
-                       for kind in ("PEP", "SANCTION", "ADVERSE_MEDIA")],
-    }  # fmt: skip
-    return json.dumps(record, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class OrgCredentials:
-    index: int
-    org_id: str
-    client_id: str
-    client_secret: str
-
-
-async def create_orgs(settings: Settings, count: int) -> list[OrgCredentials]:
-    """Real orgs and clients, through the project's services (one process instead of 240 CLIs)."""
-    container = build_container(settings)
-    created = []
-    try:
-        async with container.sessions.begin() as session:
-            for index in range(count):
-                org = await create_org(session, container.db_clock, f"Bench Org {index:03d}")
-                client, secret = await auth.create_client(
-                    session, org.id, hasher=container.hasher, clock=container.db_clock
-                )
-                created.append(OrgCredentials(index, org.id, client.client_id, secret))
-    finally:
-        await container.close()
-    return created
-
-
 # -- the load --------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
@@ -619,15 +550,6 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env | {"SQR_REPORTS_DATA_DIR": str(workdir / "data"), "SQR_REPORTS_LOG_LEVEL": "WARNING"}
 
 
-def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run(
-        [str(BIN), *args], env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"sqr-reports {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
 async def wait_ready(http: httpx.AsyncClient, service: Service, deadline: float) -> None:
     while time.monotonic() < deadline:
         if not service.running():
@@ -699,14 +621,7 @@ async def run(args: argparse.Namespace, setup: Setup, services: Services) -> int
     cli(["migrate"], setup.env, setup.workdir)
     orgs = await create_orgs(setup.settings, args.orgs)
     users_file = setup.workdir / "users.jsonl"
-    users_file.write_text(
-        "".join(
-            user_line(org.index, user, org.org_id) + "\n"
-            for org in orgs
-            for user in range(args.users_per_org)
-        ),
-        encoding="utf-8",
-    )
+    users_file.write_text(users_jsonl(orgs, args.users_per_org), encoding="utf-8")
     step(cli(["user", "import", str(users_file)], setup.env, setup.workdir).strip())
 
     limits = httpx.Limits(max_connections=args.in_flight + 16, max_keepalive_connections=64)
