@@ -1,295 +1,465 @@
-"""Benchmark of one report render: Typst (the real render pool) against WeasyPrint, in one run.
+"""Benchmark of one report render: our Typst render pool against WeasyPrint and Chromium.
 
-Renders the same report N times through `TypstRenderer` and prints the median and p99 time per
-report, the CPU time per report (steady on a busy machine, where wall times are not) and the
-peak memory (VmHWM) of the render process; then renders the same report as HTML
-with WeasyPrint (same sections, the shipped fonts, SVG gauges, PDF/A-3b with the data attached),
-N times in a process of its own, and prints both side by side with the ratio. Speed targets
-live here, not in the tests.
+    .venv/bin/python bench/render.py [--rounds 30] [--fixture clean_pass] [--version v2]
+        [--engines typst,weasyprint,chromium] [--vary subject|id] [--save-pdfs DIR]
 
-    .venv/bin/python bench/render.py [--renders 50] [--version v2] [--fixture sanctions_hit]
+One interleaved run: after warm-up rounds, each round renders one report with every engine in
+turn, in an order rotated each round, so that a busy machine slows all of them alike; each
+engine renders in processes of its own, so CPU and memory are attributed to it. Each round's
+report is another job: another report id and, by default, another subject (see `job_variants`:
+Typst reuses what did not change since its last render, so a new report id alone measures
+mostly that reuse; `--vary id` shows it).
 
-WeasyPrint needs Pango from the system. If it is missing the Typst half still runs and the
-WeasyPrint half says what to install: on Debian/Ubuntu
-`apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0`.
+- Typst: the real `TypstRenderer` pool with one render process and template v2 (PDF/A-3b and
+  PDF/UA-1, tagged, the report data attached as report-data.json). Times include the pipe round
+  trip and the page count, as for a real job.
+- WeasyPrint at its best, in a child process it keeps: libharfbuzz-subset0 (without it WeasyPrint
+  embeds whole fonts and takes about twice as long; it then refuses to report), the stylesheet
+  and the shipped fonts parsed once per process, PDF/A-3b, tagged, with the same attachment.
+- Chromium: Debian's /usr/bin/chromium driven by Playwright, one browser kept warm (a new empty
+  profile), a new page per document (set_content, then page.pdf, tagged, with an outline).
+  Chromium refuses file:// fonts to an about:blank page, so each page first opens an empty
+  file:// document (its time is printed). It cannot write PDF/A nor attach files.
+
+WeasyPrint and Chromium render the HTML twin of the v2 report (bench/report_html.py: the same
+sections, text, icons, gauges, tables, header, footer and contents, from the same report data).
+Before measuring, one render of each is inspected: pages, where each section starts, fonts,
+PDF/A, attachment; any difference from the Typst report is printed loudly.
+
+Printed per engine: median and p90 ms per report, CPU ms per report from /proc (the Typst
+render process; the WeasyPrint child; Chromium's whole browser tree: renderer, GPU and utility
+processes and the ones that ended, plus building its HTML in Python), peak memory (VmHWM of the
+one process; for Chromium the PSS of its tree, sampled after each PDF), pages, PDF size, and the
+paired ratios against Typst (per round peer/ours, then the median) of wall and CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import html
+import copy
 import json
-import math
-import multiprocessing
 import os
-import resource
+import random
+import re
 import statistics
+import sys
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqr_reports.rendering.typst_process import FONTS_DIR
+from measure import pct
+from report_html_check import PdfFacts, describe, differences, inspect_pdf, section_key
+from report_html_data import Report
+from report_html_engines import (
+    ChromiumEngine,
+    Rendered,
+    WeasyPrintEngine,
+    cpu_seconds,
+    describe_failure,
+    peak_rss_mib,
+)
+
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "report_data"
 GENERATED = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ENGINES = ("typst", "weasyprint", "chromium")
+WARMUP_ROUNDS = 3
+# --- the engines ---------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+class Engine(Protocol):
+    name: str
+    version: str
+
+    async def start(self) -> None: ...
+    async def render(self, data: dict[str, Any]) -> Rendered: ...
+    async def settle(self) -> None: ...
+    def cpu(self) -> float: ...
+    def peak_mib(self) -> tuple[float, str]: ...
+    def side_cpu(self) -> float: ...
+    async def close(self) -> None: ...
 
 
-def job_variants(data: dict[str, Any], renders: int) -> list[dict[str, Any]]:
-    """The same report as `renders` jobs: only the report id differs, as between real jobs.
+class TypstEngine:
+    name = "Typst"
 
-    Rendering byte-identical input again would measure Typst's memoisation, not a render.
+    def __init__(self, template_version: str, renders: int):
+        self.template = template_version
+        self.version = metadata.version("typst")
+        self.pool = TypstRenderer(
+            processes=1,
+            timeout_seconds=60,
+            memory_limit_mib=2048,
+            max_renders_per_process=renders + 10,
+        )
+
+    async def start(self) -> None:
+        await self.pool.start()
+        (self.pid,) = self.pool.process_ids()
+
+    async def render(self, data: dict[str, Any]) -> Rendered:
+        report = await self.pool.render(self.template, data, GENERATED)
+        return Rendered(report.pdf, report.page_count)
+
+    async def settle(self) -> None:
+        return None
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def peak_mib(self) -> tuple[float, str]:
+        return peak_rss_mib(self.pid), "VmHWM"
+
+    def side_cpu(self) -> float:
+        return 0.0
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def job_variants(data: dict[str, Any], renders: int, vary: str) -> list[dict[str, Any]]:
+    """The report as `renders` jobs, each differing from the others as real jobs do.
+
+    Byte-identical input would measure Typst's memoisation, not a render; and since the render
+    process hands Typst the data so that it can reuse whatever did not change between renders,
+    a new report id alone ("--vary id") leaves almost all of the report as it was. Real jobs are
+    other people ("--vary subject", the default): each variant has another report id and digest,
+    other dates and scores, and the subject's values (id, names, contact, address) scrambled
+    word by word, so they keep their script and lengths, and the document its shape.
     """
+    rng = random.Random(2026)
     variants = []
     for number in range(renders):
-        meta = data["meta"] | {"report_id": str(uuid.uuid5(uuid.NAMESPACE_OID, str(number)))}
-        variants.append(data | {"meta": meta})
+        report = copy.deepcopy(data)
+        report["meta"]["report_id"] = str(uuid.uuid5(uuid.NAMESPACE_OID, str(number)))
+        if vary == "subject":
+            other_subject(report, rng)
+        variants.append(report)
     return variants
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: steady even when other work shares the CPUs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def scrambled(value: Any, rng: random.Random) -> Any:
+    if not isinstance(value, str):
+        return value
+    return " ".join("".join(rng.sample(word, len(word))) for word in value.split(" "))
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set (VmHWM), read before it is stopped."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
+def other_date(value: Any, rng: random.Random) -> Any:
+    day = f"{rng.randint(1950, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(10, 28)}"
+    if isinstance(value, str) and _DATE.match(value):
+        return day
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        return f"{day}T{rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)}.000Z"
+    return value
 
 
-async def bench_typst(data: dict[str, Any], version: str, renders: int) -> dict[str, Any]:
-    pool = TypstRenderer(
-        processes=1, timeout_seconds=60, memory_limit_mib=2048, max_renders_per_process=renders + 2
+def other_subject(report: dict[str, Any], rng: random.Random) -> None:
+    """Another person's values in place of the fixture's, where the fixture has them."""
+    subject = report.get("subject") or {}
+    for key in subject.keys() & {
+        "id",
+        "full_name",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "email",
+        "phone",
+    }:
+        subject[key] = scrambled(subject[key], rng)
+    for key in subject.keys() & {"dob", "registration_submitted", "created_at"}:
+        subject[key] = other_date(subject[key], rng)
+    address = subject.get("address") or {}
+    for key in address:
+        address[key] = scrambled(address[key], rng)
+    connection = report.get("connection") or {}
+    for key in connection.keys() & {"connected_at", "status_updated_at"}:
+        connection[key] = other_date(connection[key], rng)
+    report["meta"]["input_sha256"] = uuid.uuid4().hex + uuid.uuid4().hex
+    verification, scores = report.get("verification") or {}, {}
+    for key, check in (("selfie_liveness_score", "Selfie liveness"), ("fmc_score", "Face match")):
+        if isinstance(verification.get(key), int | float):
+            verification[key] = scores[check] = round(verification[key] + rng.uniform(-3, 2), 1)
+    for check in report.get("checks") or []:
+        if check.get("name") in scores and isinstance(check.get("detail"), str):
+            check["detail"] = re.sub(
+                r"Score [\d.]+", f"Score {scores[check['name']]:g}", check["detail"]
+            )
+
+
+@dataclass
+class Result:
+    engine: Engine
+    #: round -> (wall ms, CPU ms)
+    samples: dict[int, tuple[float, float]] = field(default_factory=dict)
+    facts: PdfFacts | None = None
+    failure: str | None = None
+    #: CPU seconds spent for the engine outside its processes, over the measured rounds.
+    side_cpu: float = 0.0
+    #: The page counts of the rounds' documents (those the engine counts itself).
+    round_pages: set[int] = field(default_factory=set)
+
+
+async def start_engines(names: list[str], version: str, rounds: int) -> dict[str, Result]:
+    engines: dict[str, Callable[[], Engine]] = {
+        "typst": lambda: TypstEngine(version, rounds + WARMUP_ROUNDS),
+        "weasyprint": WeasyPrintEngine,
+        "chromium": ChromiumEngine,
+    }
+    results = {}
+    for name in ENGINES:
+        if name not in names and name != "typst":  # Typst's report is the reference
+            continue
+        engine = engines[name]()
+        result = results[name] = Result(engine)
+        try:
+            await engine.start()
+        except Exception as exc:
+            result.failure = describe_failure(exc)
+    return results
+
+
+async def check_documents(
+    results: dict[str, Result], data: dict[str, Any], save: Path | None
+) -> None:
+    """One render each of the fixture itself: the facts of each PDF, for the documents table."""
+    titles = [title for _, title in Report(data, None).section_titles()]
+    for name, result in results.items():
+        if result.failure:
+            continue
+        if isinstance(result.engine, ChromiumEngine):
+            result.engine.pages_for = section_pages(results, data)
+        try:
+            rendered = await result.engine.render(data)
+            await result.engine.settle()
+        except Exception as exc:
+            result.failure = describe_failure(exc)
+            continue
+        result.facts = inspect_pdf(rendered.pdf, titles)
+        if save is not None:
+            await asyncio.to_thread(save_pdf, save / f"{name}.pdf", rendered.pdf)
+
+
+def save_pdf(path: Path, pdf: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pdf)
+
+
+def section_pages(results: dict[str, Result], data: dict[str, Any]) -> dict[str, int] | None:
+    """Where each section starts in the Typst report: the page numbers Chromium is given."""
+    facts = results["typst"].facts
+    if facts is None:
+        return None
+    starts = dict(facts.sections)
+    anchors = Report(data, None).section_titles()
+    return {a: starts[section_key(t)] for a, t in anchors if section_key(t) in starts}
+
+
+async def run_rounds(results: dict[str, Result], variants: list[dict[str, Any]]) -> None:
+    for index, report in enumerate(variants):
+        live = [r for r in results.values() if r.failure is None]
+        if index == WARMUP_ROUNDS:
+            for result in live:
+                result.side_cpu = -result.engine.side_cpu()
+        shift = index % max(1, len(live))
+        for result in live[shift:] + live[:shift]:
+            engine = result.engine
+            try:
+                cpu = engine.cpu()
+                started = time.perf_counter()
+                rendered = await engine.render(report)
+                wall = (time.perf_counter() - started) * 1000
+                await engine.settle()
+                cpu = (engine.cpu() - cpu) * 1000
+            except Exception as exc:
+                result.failure = f"failed in round {index}: {describe_failure(exc)}"
+                continue
+            if index >= WARMUP_ROUNDS:
+                result.samples[index] = (wall, cpu)
+            if rendered.pages:  # Chromium's are counted once, not on its clock
+                result.round_pages.add(rendered.pages)
+    for result in results.values():
+        if result.failure is None:
+            result.side_cpu += result.engine.side_cpu()
+
+
+def paired_ratio(peer: Result, ours: Result, which: int) -> float | None:
+    pairs = [
+        peer.samples[i][which] / ours.samples[i][which]
+        for i in peer.samples
+        if i in ours.samples and ours.samples[i][which] > 0
+    ]
+    return statistics.median(pairs) if pairs else None
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def print_report(results: dict[str, Result], args: argparse.Namespace) -> None:
+    shown = {n: r for n, r in results.items() if n in args.engines}
+    labels = [
+        f"{r.engine.name} {args.version}" if n == "typst" else r.engine.name
+        for n, r in shown.items()
+    ]
+    varies = "another subject" if args.vary == "subject" else "another report id only"
+    print(
+        f"Report {args.fixture!r}, template {args.version}: {args.rounds} rounds after "
+        f"{WARMUP_ROUNDS} warm-up rounds, one report per engine per round ({varies} each "
+        "round), order rotated"
     )
+    print_documents(shown, labels)
+    width = max(22, *(len(label) + 2 for label in labels))
+
+    def row(label: str, cells: list[str]) -> None:
+        print(f"{label:32}" + "".join(f"{cell:>{width}}" for cell in cells))
+
+    print()
+    row("", labels)
+    ours = results["typst"]
+    measured = {n: r for n, r in shown.items() if r.samples and r.failure is None}
+    stats: list[tuple[str, Callable[[Result], str]]] = [
+        ("median ms / report", lambda r: f"{statistics.median(walls(r)):.0f}"),
+        ("p90 ms / report", lambda r: f"{pct(walls(r), 0.9):.0f}"),
+        ("CPU ms / report (mean)", lambda r: f"{statistics.mean(cpus(r)):.0f}"),
+        ("peak memory MiB", lambda r: "{:.0f} ({})".format(*r.engine.peak_mib())),
+        ("pages", lambda r: str(r.facts.pages) if r.facts else "?"),
+        ("PDF KiB", lambda r: f"{r.facts.size / 1024:.0f}" if r.facts else "?"),
+    ]
+    for label, cell in stats:
+        row(label, [cell(r) if n in measured else "—" for n, r in shown.items()])
+    for label, which in (("wall vs Typst, paired median", 0), ("CPU vs Typst, paired median", 1)):
+        ratios = [
+            paired_ratio(r, ours, which) if n != "typst" and n in measured else None
+            for n, r in shown.items()
+        ]
+        row(label, [f"{x:.2f}x" if x is not None else "—" for x in ratios])
+    print_notes(shown)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nLoad average at the end: {load}, on {os.cpu_count()} CPUs.")
+    weasy, chromium = results.get("weasyprint"), results.get("chromium")
+    print(
+        f"Versions: typst-py {metadata.version('typst')}, "
+        f"WeasyPrint {weasy.engine.version if weasy else '-'}, "
+        f"Chromium {chromium.engine.version if chromium else '-'}, "
+        f"Playwright {metadata.version('playwright')}; harfbuzz-subset: "
+        f"{getattr(weasy.engine, 'harfbuzz', '?') if weasy else 'not checked'}."
+    )
+
+
+def walls(result: Result) -> list[float]:
+    return [wall for wall, _ in result.samples.values()]
+
+
+def cpus(result: Result) -> list[float]:
+    return [cpu for _, cpu in result.samples.values()]
+
+
+def print_documents(shown: dict[str, Result], labels: list[str]) -> None:
+    facts = {r.engine.name: r.facts for r in shown.values() if r.facts is not None}
+    for result in shown.values():
+        if result.failure:
+            print(f"\n!!! {result.engine.name} NOT MEASURED: {result.failure}")
+    if "Typst" not in facts:
+        return
+    print("\nThe documents (one render each, inspected before the rounds):")
+    cells = {r.engine.name: i for i, r in enumerate(shown.values())}
+    for label, values in describe(facts):
+        line = ["—"] * len(labels)
+        for name, value in zip(facts, values, strict=True):
+            line[cells[name]] = value
+        print(f"  {label:30}" + "".join(f"{v:>22}" for v in line))
+    for name, f in facts.items():
+        print(f"  fonts embedded by {name}: {', '.join(f.fonts)}")
+    for problem in differences(facts, "Typst"):
+        print(f"!!! NOT ALIKE: {problem}")
+    pages = shown["typst"].facts.pages if shown.get("typst") and shown["typst"].facts else None
+    for result in shown.values():
+        if pages is not None and result.round_pages - {pages}:
+            print(
+                f"!!! NOT ALIKE: {result.engine.name}'s reports in the rounds had "
+                f"{sorted(result.round_pages)} pages, the fixture's Typst report {pages}"
+            )
+
+
+def print_notes(shown: dict[str, Result]) -> None:
+    chromium = shown.get("chromium")
+    if chromium is not None and chromium.samples and isinstance(chromium.engine, ChromiumEngine):
+        engine = chromium.engine
+        print(
+            f"\nChromium: of its time, the empty file:// page it opens first (so that it may load "
+            f"the fonts) took {statistics.median(engine.navigation_ms):.0f} ms (median); "
+            f"building its HTML in Python is in its CPU; Playwright's driver (node) used "
+            f"{chromium.side_cpu * 1000 / len(chromium.samples):.0f} ms "
+            "CPU per report more, not counted. Chromium writes no PDF/A and no attachment, and "
+            "is given the page numbers of its contents (it cannot compute them)."
+        )
+    if "weasyprint" in shown and shown["weasyprint"].samples:
+        print("WeasyPrint computes the page numbers of its contents itself (target-counter).")
+
+
+async def run(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    results = await start_engines(args.engines, args.version, args.rounds)
     try:
-        await pool.start()
-        started = time.perf_counter()
-        first = await pool.render(version, data, GENERATED)  # builds Typst's caches
-        first_ms = (time.perf_counter() - started) * 1000
-        (pid,) = pool.process_ids()
-        cpu_before = cpu_seconds(pid)
-        times = []
-        for report in job_variants(data, renders):
-            started = time.perf_counter()
-            await pool.render(version, report, GENERATED)
-            times.append((time.perf_counter() - started) * 1000)
-        cpu = (cpu_seconds(pid) - cpu_before) * 1000 / renders
-        peak = peak_rss_mib(pid)
+        await check_documents(results, data, args.save_pdfs)
+        if results["typst"].failure:
+            print(f"Typst failed: {results['typst'].failure}", file=sys.stderr)
+            return 1
+        if "typst" not in args.engines:  # it rendered the reference; not measured
+            await results["typst"].engine.close()
+        measured = {n: r for n, r in results.items() if n in args.engines}
+        await run_rounds(measured, job_variants(data, WARMUP_ROUNDS + args.rounds, args.vary))
+        print_report(results, args)
     finally:
-        await pool.close()
-    return {"first": first_ms, "times": times, "cpu": cpu, "peak": peak,
-            "pages": first.page_count, "size": len(first.pdf)}  # fmt: skip
-
-
-def bench_weasyprint(data: dict[str, Any], renders: int) -> dict[str, Any] | str:
-    """Run in a process of its own, so its peak memory is its own (like the Typst process)."""
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        result: dict[str, Any] | str = pool.apply(_weasyprint_child, (data, renders))
-    return result
-
-
-def _weasyprint_child(data: dict[str, Any], renders: int) -> dict[str, Any] | str:
-    try:
-        from weasyprint import HTML, Attachment  # type: ignore[import-untyped]
-    except OSError as exc:  # WeasyPrint loads Pango with ctypes at import
-        return (
-            f"WeasyPrint cannot load a system library ({exc}). On Debian/Ubuntu: apt-get install "
-            "libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
-        )
-
-    def render(report: dict[str, Any]) -> tuple[bytes, int]:
-        document = HTML(string=report_html(report), base_url=str(FONTS_DIR)).render()
-        pdf: bytes = document.write_pdf(
-            pdf_variant="pdf/a-3b",
-            attachments=[
-                Attachment(string=json.dumps(report, ensure_ascii=False), name="report-data.json")
-            ],
-        )
-        return pdf, len(document.pages)
-
-    started = time.perf_counter()
-    first, pages = render(data)
-    first_ms = (time.perf_counter() - started) * 1000
-    times = []
-    cpu_before = time.process_time()
-    for report in job_variants(data, renders):
-        started = time.perf_counter()
-        render(report)
-        times.append((time.perf_counter() - started) * 1000)
-    cpu = (time.process_time() - cpu_before) * 1000 / renders
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"first": first_ms, "times": times, "cpu": cpu, "peak": peak, "pages": pages,
-            "size": len(first)}  # fmt: skip
-
-
-# --- the same report as HTML ---------------------------------------------------------------------
-
-_CSS = """
-@font-face { font-family: Body; src: url(NotoSans-Regular.ttf); }
-@font-face { font-family: Body; src: url(NotoSans-Bold.ttf); font-weight: bold; }
-@font-face { font-family: Body; src: url(NotoSansArabic-Regular.ttf); }
-@font-face { font-family: Body; src: url(NotoSansCJKsc-Regular.otf); }
-@font-face { font-family: Mono; src: url(DejaVuSansMono.ttf); }
-@page { size: A4; margin: 22mm 17mm 21mm;
-  @top-left { content: "SQR  Identity Verification Report"; font: 7.4pt Body; color: #5b6777; }
-  @top-right { content: "CONFIDENTIAL"; font: bold 7.4pt Body; color: #b3261e; }
-  @bottom-left { content: "Confidential: contains personal data. Do not share it further.";
-                 font: 6.8pt Body; color: #5b6777; }
-  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: bold 7.4pt Body; } }
-body { font: 9pt/1.35 Body; color: #1d2733; }
-h1 { font-size: 20pt; color: #16365c; margin: 0 0 4pt; }
-h2 { font-size: 12.5pt; color: #16365c; border-bottom: 1pt solid #16365c; margin: 16pt 0 8pt; }
-h3 { font-size: 8pt; text-transform: uppercase; letter-spacing: .07em; color: #16365c; }
-.verdict { border-left: 5pt solid; padding: 10pt 14pt; background: #f5f7fa; font-size: 11pt; }
-.tiles { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 7pt; }
-.tile { border: .6pt solid #d6dde6; border-left: 3pt solid; padding: 8pt; }
-.PASS { border-color: #1f7a45; } .REFER { border-color: #a35200; } .FAIL { border-color: #b3261e; }
-table { width: 100%; border-collapse: collapse; }
-td, th { text-align: left; padding: 4pt 5pt; border-bottom: .5pt solid #d6dde6;
-         overflow-wrap: anywhere; }
-th { background: #e8eef5; color: #16365c; font-size: 7.4pt; text-transform: uppercase; }
-td.k { color: #5b6777; font-size: 7.8pt; width: 3.4cm; }
-.mono { font-family: Mono; font-size: 8pt; }
-.gauges { display: flex; gap: 10pt; } .gauge { flex: 1; background: #f5f7fa; padding: 10pt; }
-"""
-
-
-def _e(value: Any) -> str:
-    return "—" if value is None or value == "" else html.escape(str(value))
-
-
-def _kv(rows: list[tuple[str, Any]]) -> str:
-    cells = "".join(f'<tr><td class="k">{_e(k)}</td><td>{_e(v)}</td></tr>' for k, v in rows)
-    return f"<table>{cells}</table>"
-
-
-def _gauge(name: str, score: Any, threshold: Any) -> str:
-    value = float(score) if isinstance(score, int | float) else 0.0
-    end = 180 - 1.8 * max(0.0, min(100.0, value))
-    x, y = 60 + 50 * math.cos(math.radians(end)), 60 - 50 * math.sin(math.radians(end))
-    return (
-        f'<div class="gauge"><b>{_e(name)}</b><svg width="120" height="70" viewBox="0 0 120 70">'
-        '<path d="M10 60 A50 50 0 0 1 110 60" fill="none" stroke="#e6eaf0" stroke-width="10"/>'
-        f'<path d="M10 60 A50 50 0 0 1 {x:.1f} {y:.1f}" fill="none" stroke="#1f7a45" '
-        f'stroke-width="10"/><text x="60" y="55" text-anchor="middle" font-size="15" '
-        f'font-weight="bold">{_e(score)}</text></svg> Threshold {_e(threshold)}</div>'
-    )
-
-
-def report_html(data: dict[str, Any]) -> str:
-    """The v2 report's content and structure as HTML + CSS (a fair, not a pixel-equal, twin)."""
-    meta, subject, verification = data["meta"], data["subject"], data["verification"]
-    screening, connection = data["screening"], data["connection"]
-    tiles = "".join(
-        f'<div class="tile {_e(c["result"])}"><b>{_e(c["name"])}</b><br>{_e(c["result"])}'
-        f"<br><small>{_e(c['detail'])}</small></div>"
-        for c in data["checks"]
-    )
-    history = "".join(
-        f"<tr><td>{_e(e['recorded_at'])}</td><td>{_e(e['kind'])}</td><td>{_e(e['status'])}</td>"
-        f"<td>{_e(e.get('detail'))}</td></tr>"
-        for e in screening["history"]
-    )
-    address = subject["address"]
-    guardian = data.get("guardian") or {}
-    return f"""<!doctype html><html lang="en-GB"><head><meta charset="utf-8">
-<title>Identity Verification Report - {_e(subject["id"])}</title><style>{_CSS}</style></head>
-<body><h1>Identity Verification Report</h1>
-<p>Prepared for <b>{_e(meta["org"]["name"])}</b> · {_e(meta["generated_at"])}</p>
-<div class="verdict {_e(data["verdict"]["result"])}"><b>{_e(data["verdict"]["result"])}</b>
-{_e(data["verdict"]["summary"])}</div>
-{_kv([("Subject", subject["full_name"]), ("Subject ID", subject["id"]),
-      ("Report ID", meta["report_id"])])}
-<h3>Key checks</h3><div class="tiles">{tiles}</div>
-<h2 style="break-before: page">1 Subject details</h2>
-{_kv([("Full name", subject["full_name"]), ("Date of birth", subject["dob"]),
-      ("Email", subject["email"]), ("Phone", subject["phone"]),
-      ("Address", address["full_address"]), ("Country", address["country"])])}
-<h2>2 Identity document verification</h2>
-{_kv([("Document validation", verification["document_overall_validation"]),
-      ("High-level result", verification["high_level_result"])])}
-<h2>3 Biometrics</h2><div class="gauges">
-{_gauge("Selfie liveness", verification["selfie_liveness_score"],
-        verification["liveness_threshold"])}
-{_gauge("Face match", verification["fmc_score"], verification["face_match_threshold"])}</div>
-<h2>4 Database checks</h2>{_kv([("ID3 match status", verification["id3_match_status"])])}
-<h2>5 Screening</h2>{_kv([("ID3 PEP & sanctions", screening["id3_pep_sanction_result"])])}
-<h2>6 Ongoing monitoring</h2><table><tr><th>Recorded</th><th>Category</th><th>Status</th>
-<th>Detail</th></tr>{history}</table>
-<h2>7 Consent &amp; connection</h2>
-{_kv([("Status", connection["status"]), ("Data sharing agreed", connection["data_sharing_agreed"]),
-      ("Connected at", connection["connected_at"])])}
-<h2>8 Guardian</h2>{_kv([("Name", guardian.get("name")), ("Date of birth", guardian.get("dob"))])}
-<h2>9 Report integrity</h2>
-{_kv([("Report ID", meta["report_id"]), ("Template", meta["template_version"]),
-      ("Input SHA-256", meta["input_sha256"])])}
-</body></html>"""  # fmt: skip
+        for result in results.values():
+            await result.engine.close()
+    return 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Typst vs WeasyPrint: one report, N renders.")
-    parser.add_argument("--renders", type=int, default=50, help="Typst renders")
-    parser.add_argument("--weasyprint-renders", type=int, default=20, help="WeasyPrint renders")
-    parser.add_argument("--version", default="v2", help="Typst template version")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
+    parser.add_argument("--version", default="v2", help="Typst template version (default v2)")
     parser.add_argument(
-        "--fixture", default="sanctions_hit",
-        help="a name in tests/fixtures/report_data, or a report-data JSON file "
-        "(`scripts/gallery.py --data-out DIR` writes today's reports' data)",
-    )  # fmt: skip
+        "--fixture",
+        default="clean_pass",
+        help="a name in tests/fixtures/report_data (default clean_pass, the standard report) "
+        "or a report-data JSON file (`scripts/gallery.py --data-out DIR` writes them)",
+    )
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        type=lambda s: [e.strip() for e in s.split(",")],
+        help="a subset of typst,weasyprint,chromium (Typst always renders the reference once)",
+    )
+    parser.add_argument(
+        "--vary",
+        choices=("subject", "id"),
+        default="subject",
+        help="what differs between the rounds' reports: another person (default, as between real "
+        "jobs) or only the report id (what Typst can reuse most of)",
+    )
+    parser.add_argument("--save-pdfs", type=Path, help="write each engine's PDF into this folder")
     args = parser.parse_args()
+    if unknown := set(args.engines) - set(ENGINES):
+        parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
     path = Path(args.fixture)
     path = path if path.suffix == ".json" else FIXTURES / f"{args.fixture}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["meta"]["template_version"] = args.version
-
-    results: dict[str, dict[str, Any]] = {
-        f"Typst {args.version}": asyncio.run(bench_typst(data, args.version, args.renders))
-    }
-    outcome = bench_weasyprint(data, args.weasyprint_renders)
-    if isinstance(outcome, str):
-        print(f"WeasyPrint skipped: {outcome}\n")
-    else:
-        results["WeasyPrint"] = outcome
-    print_table(results, args)
-
-
-def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    names = list(results)
-    base = results[names[0]]
-    print(f"Report {args.fixture!r}: Typst {args.renders} renders, WeasyPrint "
-          f"{args.weasyprint_renders}, each after one warm-up render")  # fmt: skip
-    print(f"{'':18}" + "".join(f"{name:>14}" for name in names) + "   ratio(s) to Typst")
-    stats: list[tuple[str, Any]] = [
-        ("median ms", lambda r: statistics.median(r["times"])),
-        ("p99 ms", lambda r: percentile(r["times"], 0.99)),
-        ("CPU ms / render", lambda r: r["cpu"]),
-        ("first render ms", lambda r: r["first"]),
-        ("peak RSS MiB", lambda r: r["peak"]),
-        ("pages", lambda r: r["pages"]),
-        ("PDF KiB", lambda r: r["size"] / 1024),
-    ]
-    for label, stat in stats:
-        values = [stat(results[name]) for name in names]
-        ratios = " ".join(f"{v / stat(base):.1f}x" for v in values[1:] if stat(base))
-        print(f"{label:18}" + "".join(f"{v:>14.1f}" for v in values) + f"   {ratios}")
-    print("\nTypst times include the pipe round trip to the render process and its page count;")
-    print("WeasyPrint times are measured inside its own process. Both use the shipped fonts and")
-    print("write PDF/A-3b with the report data attached; each render is a new report id.")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"Load average at the end: {load} on {os.cpu_count()} CPUs (compare quiet runs only).")
+    sys.exit(asyncio.run(run(args, data)))
 
 
 if __name__ == "__main__":
