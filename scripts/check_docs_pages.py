@@ -64,6 +64,7 @@ PAGES = ("/docs", "/redoc")
 #: flags above; the recorder refuses them too. Any other host recorded fails the check.
 CHROMIUM_OWN = {
     "accounts.google.com",
+    "android.clients.google.com",
     "clients2.google.com",
     "content-autofill.googleapis.com",
     "redirector.gvt1.com",
