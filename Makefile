@@ -33,6 +33,7 @@ bench: $(STAMP)  ## Benchmarks: the embedded service end to end, rendering (Typs
 	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/api.py
 
 docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
 	$(BIN)/python -m sqr_reports.reports.decision_doc > docs/verdict.md

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,15 +15,14 @@ import uvicorn
 
 from sqr_reports.app import create_app
 from sqr_reports.container import Container
-from sqr_reports.http_limits import MAX_HEADER_BYTES, EnvelopeH11Protocol
+from sqr_reports.http_limits import MAX_HEADER_BYTES, EnvelopeHttpToolsProtocol
 
 
 @pytest.fixture
 async def port(container: Container) -> AsyncIterator[int]:
     config = uvicorn.Config(
         create_app(container=container, embedded=False), host="127.0.0.1", port=0,
-        http=EnvelopeH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        log_config=None, lifespan="off",
+        http=EnvelopeHttpToolsProtocol, log_config=None, lifespan="off",
     )  # fmt: skip
     server = uvicorn.Server(config)
     listening = socket.create_server(("127.0.0.1", 0))  # connections wait in its backlog
@@ -102,3 +102,39 @@ async def test_an_unparsable_request_gets_400_in_the_envelope(port: int) -> None
     assert status.startswith("HTTP/1.1 400")
     assert headers["content-type"] == "application/json"
     assert _envelope(body)["error"] == "BAD_REQUEST"
+
+
+async def test_a_body_is_never_counted_as_the_next_requests_head(port: int) -> None:
+    """A pipelined request behind a 60 KB body, in one write: the parser counts only head bytes
+    (never early), so both requests reach the app."""
+    body = b'{"userId": "' + b"A" * 60_000 + b'"}'
+    first = (
+        f"POST /v1/document/api HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    second = b"GET /v1/document/api/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(first + second)
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", raw) == [b"401", b"401"]
+
+
+async def test_a_head_arriving_a_kilobyte_at_a_time_is_cut_off_past_the_limit(port: int) -> None:
+    """However the bytes are segmented, the limit is the same: 431 once it is passed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /v1/document/api/x HTTP/1.1\r\nHost: t\r\n")
+    for _ in range(MAX_HEADER_BYTES // 1024 + 1):
+        writer.write(b"X-Part: " + b"p" * 1014 + b"\r\n")
+        await writer.drain()
+        if reader.at_eof():
+            break
+    raw = await reader.read()
+    writer.close()
+
+    assert raw.startswith(b"HTTP/1.1 431")
+    assert b"connection: close" in raw.partition(b"\r\n\r\n")[0].lower()
+    envelope = _envelope(raw.partition(b"\r\n\r\n")[2])
+    assert (envelope["method"], envelope["path"]) == ("GET", "/v1/document/api/x")

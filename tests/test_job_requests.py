@@ -117,7 +117,7 @@ async def test_unexpected_errors_are_500_without_internals(
     async def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret database password is hunter2")
 
-    monkeypatch.setattr(service, "get_job", explode)
+    monkeypatch.setattr(service, "job_status", explode)
 
     # As a real server does: the app answers, then re-raises for the server's log.
     transport = httpx.ASGITransport(app=create_app(container=container), raise_app_exceptions=False)

@@ -26,6 +26,10 @@ class AuthSettings(BaseModel):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     clock_leeway_seconds: int = Field(default=5, ge=0, le=300)
+    #: Verified tokens remembered per API process until they expire, so that a client polling
+    #: with one token pays for its RS256 check once (`auth.token_cache`); 0 turns this off.
+    #: The database re-check of client, scope and org runs on every call regardless.
+    verified_token_cache_size: int = Field(default=10_000, ge=0)
     #: Failed client authentications allowed per client id, and per source address, within the
     #: window; more answer 429 with Retry-After until the oldest failure ages out.
     failed_attempts_per_client: int = Field(default=10, ge=1)

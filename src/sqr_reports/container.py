@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.throttle import FailureThrottle
+from sqr_reports.auth.token_cache import VerifiedTokenCache
 from sqr_reports.auth.tokens import TokenCodec
 from sqr_reports.clock import Clock, SystemClock
 from sqr_reports.config import Settings
 from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
+from sqr_reports.db.reads import StatementReads
 from sqr_reports.queue.store import SqlQueue
 from sqr_reports.queue.wakeup import NotifyListener, Wakeup, notify_on_commit
 from sqr_reports.queue.work import Work
@@ -38,10 +40,14 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     #: Sessions for work that only reads (on SQLite: BEGIN DEFERRED; never blocks writers).
     read_sessions: async_sessionmaker[AsyncSession]
+    #: Reads that are one statement, without a session or transaction (the status poll).
+    statement_reads: StatementReads
     clock: Clock
     #: Where queue and rate-limit timestamps come from (the database's clock on PostgreSQL).
     db_clock: SessionClock
     codec: TokenCodec
+    #: The codec's verifications, remembered per token until it expires (what routes verify with).
+    tokens: VerifiedTokenCache
     keys: KeyRing
     hasher: SecretHasher
     store: BlobStore
@@ -135,11 +141,19 @@ def build_container(
         if auth.private_key_files
         else KeyRing.load_or_generate(settings.data_dir / "keys")
     )
+    codec = TokenCodec(
+        keys,
+        issuer=auth.issuer,
+        audience=auth.audience,
+        ttl=auth.token_ttl_seconds,
+        leeway=auth.clock_leeway_seconds,
+    )
     return Container(
         settings=settings,
         engines=engines,
         sessions=sessions,
         read_sessions=read_sessions,
+        statement_reads=StatementReads(engines),
         clock=clock or SystemClock(),
         # An injected clock (tests) rules everything; otherwise PostgreSQL's clock rules the queue.
         db_clock=(
@@ -147,13 +161,8 @@ def build_container(
             if clock is not None or is_sqlite(database_url)
             else DatabaseClock()
         ),
-        codec=TokenCodec(
-            keys,
-            issuer=auth.issuer,
-            audience=auth.audience,
-            ttl=auth.token_ttl_seconds,
-            leeway=auth.clock_leeway_seconds,
-        ),
+        codec=codec,
+        tokens=VerifiedTokenCache(codec, max_entries=auth.verified_token_cache_size),
         keys=keys,
         hasher=SecretHasher(
             time_cost=auth.argon2_time_cost,

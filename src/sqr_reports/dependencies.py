@@ -7,19 +7,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
-from sqr_reports.auth.service import Principal, authorize
+from sqr_reports.auth.service import Principal, authorize, verified_claims
 from sqr_reports.auth.throttle import FailureThrottle, source_address
-from sqr_reports.auth.tokens import TokenCodec
+from sqr_reports.auth.tokens import TokenClaims, TokenCodec
 from sqr_reports.clock import Clock
 from sqr_reports.config import WebhookSettings
 from sqr_reports.container import Container
 from sqr_reports.db.clock import SessionClock
+from sqr_reports.db.reads import StatementReads
 from sqr_reports.errors import Unauthenticated, UnsupportedMediaType, ValidationFailed
 from sqr_reports.reports.service import JobPolicy
 from sqr_reports.storage import BlobStore
@@ -132,19 +133,19 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_statement_reads(request: Request) -> StatementReads:
+    """For routes whose read is one statement: no session, no transaction (`db.reads`)."""
+    return _container(request).statement_reads
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+StatementReadsDep = Annotated[StatementReads, Depends(get_statement_reads)]
 
 
-#: Declares the scheme in OpenAPI ("bearer", JWT); the header itself is parsed below, so that a
-#: missing token and a malformed one get the distinct RFC 6750 answers.
-bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT")
-
-
-async def bearer_token(
-    request: Request,
-    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
-) -> str:
+def bearer_token(request: Request) -> str:
+    """The Authorization header's bearer token, parsed here so that a missing token and a
+    malformed one get the distinct RFC 6750 answers."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
@@ -154,6 +155,20 @@ async def bearer_token(
     return token.strip()
 
 
+class BearerClaims(HTTPBearer):
+    """The bearer token, verified (and remembered for its lifetime: `auth.token_cache`): who
+    calls, not what it may do, which every route re-checks against the database.
+
+    One dependency that also declares the scheme in OpenAPI ("bearer", JWT): a status poll is
+    a few hundred microseconds, and each dependency level costs FastAPI about ten.
+    """
+
+    async def __call__(self, request: Request) -> TokenClaims:  # type: ignore[override]
+        return verified_claims(_container(request).tokens, bearer_token(request))
+
+
+bearer_claims = BearerClaims(auto_error=False, scheme_name="bearer", bearerFormat="JWT")
+ClaimsDep = Annotated[TokenClaims, Security(bearer_claims)]
 Authorizer = Callable[..., Awaitable[Principal]]
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -194,9 +209,7 @@ def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
 def require_scope(scope: str) -> Authorizer:
     """A dependency that authenticates the caller and checks `scope` against the database."""
 
-    async def dependency(
-        token: Annotated[str, Depends(bearer_token)], session: SessionDep, codec: CodecDep
-    ) -> Principal:
-        return await authorize(session, codec, token, scope)
+    async def dependency(claims: ClaimsDep, session: SessionDep) -> Principal:
+        return await authorize(session, claims, scope)
 
     return dependency

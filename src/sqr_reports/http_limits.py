@@ -3,14 +3,14 @@ headers (at the HTTP parser, before the app)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from http import HTTPStatus
 
-import h11
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.errors import HeadersTooLarge, PayloadTooLarge, error_word
@@ -21,8 +21,8 @@ class HeaderLimit:
     """Refuse requests whose head (target and header fields) is over `max_bytes` with 431.
 
     The HTTP parser refuses a head that is still incomplete past the limit
-    (`EnvelopeH11Protocol`); one that arrived whole in a single read gets here, and is refused
-    the same way, so the limit does not depend on how the bytes were segmented.
+    (`EnvelopeHttpToolsProtocol`); one that arrived whole in a single read gets here, and is
+    refused the same way, so the limit does not depend on how the bytes were segmented.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = 0):
@@ -76,20 +76,60 @@ class BodyLimit:
 MAX_HEADER_BYTES = 32 * 1024
 
 
-class EnvelopeH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, answering requests it cannot parse in the house envelope.
+class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's fastest HTTP/1.1 protocol (httptools, i.e. llhttp), with the head limit and the
+    envelope on what the app never sees.
 
-    uvicorn answers any unparsable request (including headers over `h11_max_incomplete_event_size`)
-    with a plain-text 400 before the app sees it. This says 431 when the headers were too large
-    and 400 otherwise, as JSON in the envelope, so every error a client can get has one shape.
+    llhttp sets no limit on a request's head, and uvicorn answers an unparsable request with a
+    plain-text 400. This counts a head's bytes while it arrives and, once they pass
+    `MAX_HEADER_BYTES` with no end of the head in sight, answers 431 in the house envelope and
+    closes the connection (a head that arrives whole is measured by `HeaderLimit`, the same
+    way); an unparsable request gets 400 in the envelope. Every error a client can get has one
+    shape, and a 100 KB bearer token costs at most the limit plus one read of memory.
+
+    httptools reports no offsets, so a head that begins in the middle of a read (behind a
+    pipelined request) is counted from the next read on: the limit may act a read late, never
+    early.
     """
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        #: Whether the parser is reading a head (or waiting for the next one), and its bytes.
+        self.in_head = True
+        self.head_bytes = 0
+        self.message_ended = False
+
+    def data_received(self, data: bytes) -> None:
+        whole_read_is_head = self.in_head
+        self.message_ended = False
+        super().data_received(data)
+        if not self.in_head or self.transport.is_closing():
+            return
+        if whole_read_is_head and not self.message_ended:
+            self.head_bytes += len(data)
+        if self.head_bytes > MAX_HEADER_BYTES:
+            self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+
+    def on_headers_complete(self) -> None:
+        self.in_head, self.head_bytes = False, 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.in_head, self.head_bytes, self.message_ended = True, 0, True
+        super().on_message_complete()
+        self.url = b""  # what follows may fail before it names a target: never blame this one
+
     def send_400_response(self, msg: str) -> None:
-        pending = self.conn.trailing_data[0]
-        too_large = len(pending) > (self.config.h11_max_incomplete_event_size or MAX_HEADER_BYTES)
-        status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE if too_large else HTTPStatus.BAD_REQUEST
-        method, path = _request_line(pending)
-        message = "The request headers are too large" if too_large else "Invalid HTTP request"
+        self.refuse(HTTPStatus.BAD_REQUEST)
+
+    def refuse(self, status: HTTPStatus) -> None:
+        """Answer `status` in the envelope, before the app, and close the connection."""
+        method, path = self.request_line()
+        message = (
+            "The request headers are too large"
+            if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+            else "Invalid HTTP request"
+        )
         body = json.dumps(
             {
                 "code": status.value,
@@ -100,23 +140,24 @@ class EnvelopeH11Protocol(H11Protocol):
                 "method": method,
             }
         ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
+        head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
         ]
-        response = h11.Response(status_code=status.value, headers=headers, reason=status.phrase)
-        self.transport.write(self.conn.send(response) or b"")
-        self.transport.write(self.conn.send(h11.Data(data=body)) or b"")
-        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
         self.transport.close()
 
-
-def _request_line(pending: bytes) -> tuple[str, str]:
-    """The method and path of a request whose head could not be parsed, if its first line reads
-    as one (never its query, which may carry a signature)."""
-    first = pending.split(b"\r\n", 1)[0].decode("latin-1")
-    parts = first.split(" ")
-    if len(parts) == 3 and parts[0].isalpha() and parts[1].startswith("/"):
-        return parts[0][:10], parts[1].split("?", 1)[0][:200]
-    return "", ""
+    def request_line(self) -> tuple[str, str]:
+        """The method and path of the request being refused, if its target has arrived (never
+        its query, which may carry a signature)."""
+        url: bytes = getattr(self, "url", b"")  # set by uvicorn when a message begins
+        if not url.startswith(b"/"):
+            return "", ""
+        method: bytes = self.parser.get_method()
+        path = url.split(b"?", 1)[0][:200].decode("latin-1")
+        return method.decode("latin-1")[:10], path

@@ -12,13 +12,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import text
+from sqlalchemy import DateTime, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from sqr_reports.clock import Clock
 
+#: PostgreSQL's clock as a column: a query that selects it reads the time with its rows, in the
+#: same round trip (see `SessionClock.local`).
+DATABASE_NOW: ColumnElement[datetime] = func.clock_timestamp(type_=DateTime(timezone=True))
+
 
 class SessionClock(Protocol):
+    #: The process clock this clock reads, when it is not the database's (then reading it costs
+    #: no statement); None for the database's clock, which a query on a hot path reads by
+    #: selecting `DATABASE_NOW` along with its rows rather than spending a statement on `now`.
+    local: Clock | None
+
     async def now(self, session: AsyncSession) -> datetime: ...
 
 
@@ -27,6 +37,7 @@ class ProcessClock:
 
     def __init__(self, clock: Clock):
         self._clock = clock
+        self.local: Clock | None = clock
 
     async def now(self, session: AsyncSession) -> datetime:
         return self._clock.now()
@@ -35,7 +46,13 @@ class ProcessClock:
 class DatabaseClock:
     """PostgreSQL's `clock_timestamp()`: the same clock for every replica and worker."""
 
+    local: Clock | None = None
+
     async def now(self, session: AsyncSession) -> datetime:
-        value = (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
+        return database_time((await session.execute(select(DATABASE_NOW))).scalar_one())
+
+
+def database_time(value: object) -> datetime:
+    """A `DATABASE_NOW` read (a `timestamptz`: aware, in the session's time zone) in UTC."""
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)

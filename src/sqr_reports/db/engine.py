@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event, exc, make_url
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+#: A pooled connection used less than this long ago is not pinged before its next use: under
+#: load a ping would double the round trips of a one-statement read. HikariCP's default, too.
+PING_AFTER_IDLE_SECONDS = 0.5
+#: How long a read on the event loop waits for a lock before it is handed to a thread instead
+#: (in WAL mode a reader waits only in rare moments: recovery, another process's last close).
+INLINE_BUSY_TIMEOUT_MS = 20
 
 
 def is_sqlite(url: str) -> bool:
@@ -30,11 +39,23 @@ class Engines:
 
     writer: AsyncEngine
     reader: AsyncEngine
+    #: For reads that are one statement (a job-status poll with its caller's re-check): each
+    #: statement is its own transaction, consistent on its own, so there is no BEGIN and no
+    #: ROLLBACK, and on PostgreSQL no ping of a connection in steady use (`_ping_when_idle`):
+    #: one round trip in all. Its own small pool: nothing but single statements may run on it.
+    autocommit: AsyncEngine
+    #: SQLite only: a synchronous engine whose reads run on the event loop itself (`db.reads`).
+    #: aiosqlite hands every step of a statement to a thread and back (four hand-offs per
+    #: SELECT); a read by primary key costs a hundredth of that when run in place.
+    inline: Engine | None = None
 
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+        await self.autocommit.dispose()
+        if self.inline is not None:
+            self.inline.dispose()
 
 
 def create_engines(url: str, *, echo: bool = False) -> Engines:
@@ -42,10 +63,19 @@ def create_engines(url: str, *, echo: bool = False) -> Engines:
         engine = create_async_engine(
             url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10
         )
-        return Engines(writer=engine, reader=engine)
+        autocommit = create_async_engine(
+            url, echo=echo, pool_size=5, max_overflow=0, isolation_level="AUTOCOMMIT"
+        )
+        _ping_when_idle(autocommit.sync_engine, PING_AFTER_IDLE_SECONDS)
+        return Engines(writer=engine, reader=engine, autocommit=autocommit)
     writer = _sqlite_engine(url, "IMMEDIATE", echo=echo, pool_size=1, max_overflow=0)
     reader = _sqlite_engine(url, "DEFERRED", echo=echo, pool_size=5, max_overflow=10)
-    return Engines(writer=writer, reader=reader)
+    # The driver never begins (isolation_level None, see _on_connect) and nothing here emits
+    # BEGIN, so there is no transaction to roll back when a connection goes back to the pool.
+    autocommit = _sqlite_engine(
+        url, None, echo=echo, pool_size=5, max_overflow=0, skip_autocommit_rollback=True
+    )
+    return Engines(writer=writer, reader=reader, autocommit=autocommit, inline=_inline(url))
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -53,7 +83,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_engines(url, echo=echo).writer
 
 
-def _sqlite_engine(url: str, begin: str, **options: Any) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str | None, **options: Any) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -67,8 +97,64 @@ def _sqlite_engine(url: str, begin: str, **options: Any) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(f"BEGIN {begin}")
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(f"BEGIN {begin}")
 
     return engine
+
+
+def _inline(url: str) -> Engine | None:
+    """A synchronous engine over the same SQLite file, for one-statement reads on the event
+    loop (`db.reads`): one connection (a read on the loop never waits for another), read-only,
+    in autocommit like the aiosqlite engines, with a short busy timeout. None for a database in
+    memory, which another connection would not see."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    engine = create_sync_engine(
+        make_url(url).set(drivername="sqlite"),
+        connect_args={"timeout": INLINE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=1,
+        max_overflow=0,
+        skip_autocommit_rollback=True,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """`pool_pre_ping`, only for connections idle longer than `idle_seconds`.
+
+    A connection that has just been returned is alive or has failed at most one statement ago;
+    if the database has gone since, that statement fails, the request answers 503 (Retry-After)
+    and SQLAlchemy invalidates the pool, so the next checkouts connect afresh. A dead connection
+    raises `DisconnectionError` here, which the pool answers with a fresh connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(
+        dbapi_connection: DBAPIConnection,
+        record: ConnectionPoolEntry,
+        _proxy: PoolProxiedConnection,
+    ) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(str(error)) from error

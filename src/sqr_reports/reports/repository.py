@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Select, and_, bindparam, func, select, tuple_
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sqr_reports.auth import repository as grants
+from sqr_reports.auth.repository import Grant
+from sqr_reports.db.clock import DATABASE_NOW, database_time
+from sqr_reports.db.reads import StatementReads
 from sqr_reports.reports.models import IdempotencyKey, ReportJob
 
 
@@ -77,3 +83,73 @@ async def creations_since(
 async def get(session: AsyncSession, job_id: str) -> ReportJob | None:
     """Unscoped read, for the worker only (it acts for whichever org owns the job)."""
     return await session.get(ReportJob, job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRead:
+    """A job as its status shows it (`schemas.JobView`), read with SQLAlchemy Core."""
+
+    id: str
+    status: str
+    user_id: str
+    template_version: str | None
+    size_bytes: int | None
+    sha256: str | None
+    page_count: int | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRead:
+    """One statement's answer to a status poll: the caller's grant (None: no such client), the
+    job if the caller's org has one of that id, and the database's clock if it was asked for."""
+
+    grant: Grant | None
+    job: JobRead | None
+    database_now: datetime | None
+
+
+_JOBS = ReportJob.__table__
+_JOB_COLUMNS = [_JOBS.c[name] for name in JobRead.__dataclass_fields__]
+#: Where the job's columns are in a row: after the grant's.
+_JOB_SLICE = slice(
+    len(grants.GRANT_QUERY.selected_columns),
+    len(grants.GRANT_QUERY.selected_columns) + len(_JOB_COLUMNS),
+)
+
+
+def _status_query(with_clock: bool) -> Select[Any]:
+    """The caller's grant, outer-joined to the job `job_id` of the org `org_id` (both bound
+    parameters): the re-check and the read in one statement, one round trip (ADR 0004)."""
+    job = and_(_JOBS.c.id == bindparam("job_id"), _JOBS.c.org_id == bindparam("org_id"))
+    query = grants.GRANT_QUERY.add_columns(*_JOB_COLUMNS).outerjoin(_JOBS, job)
+    return query.add_columns(DATABASE_NOW.label("database_now")) if with_clock else query
+
+
+#: Built once: building a statement costs more than running a cached one.
+_STATUS_QUERIES = {with_clock: _status_query(with_clock) for with_clock in (False, True)}
+
+
+async def status_for_caller(
+    reads: StatementReads,
+    *,
+    client_id: str,
+    org_id: str,
+    job_id: str | None,
+    with_clock: bool,
+) -> StatusRead:
+    """The status poll's one statement. `job_id` None matches no job (a malformed id, which
+    must still answer only after the caller's re-check); the job is scoped to `org_id`."""
+    query = _STATUS_QUERIES[with_clock]
+    params = {"client_id": client_id, "org_id": org_id, "job_id": job_id}
+    row = await reads.one_or_none(query, params)
+    if row is None:
+        return StatusRead(grant=None, job=None, database_now=None)
+    job = JobRead(*row[_JOB_SLICE]) if row.id is not None else None
+    now = database_time(row.database_now) if with_clock else None
+    return StatusRead(grant=grants.grant_of(row), job=job, database_now=now)

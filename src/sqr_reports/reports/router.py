@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
 from sqr_reports.dependencies import (
+    ClaimsDep,
     ClockDep,
     DownloadLinksDep,
     JobPolicyDep,
     QueueClockDep,
     SessionDep,
+    StatementReadsDep,
     StoreDep,
     json_body,
     json_request_body,
@@ -130,21 +132,26 @@ async def list_jobs(
     return JobList(items=[JobView.of(job) for job in page.jobs], nextCursor=page.next_cursor)
 
 
-@router.get("/{job_id}", summary="Get report job status", responses=error_responses(_ERRORS))
+# The hot path: one statement per poll (service.job_status), and the body serialised here as
+# FastAPI would (pydantic's JSON of the response model) without validating the view again.
+@router.get(
+    "/{job_id}",
+    summary="Get report job status",
+    response_model=JobView,
+    responses=error_responses(_ERRORS),
+)
 async def get_job(
-    job_id: str,
-    response: Response,
-    principal: Reader,
-    session: SessionDep,
-    queue_clock: QueueClockDep,
-) -> JobView:
+    job_id: str, claims: ClaimsDep, reads: StatementReadsDep, queue_clock: QueueClockDep
+) -> Response:
     """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when)."""
-    job = await service.get_job(session, principal, job_id)
-    retry_after = await service.poll_after_seconds(session, queue_clock, job)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    response.headers["Cache-Control"] = "no-store"
-    return JobView.of(job)
+    status = await service.job_status(
+        reads, claims, job_id, required_scope=scopes.READ_REPORTS, clock=queue_clock
+    )
+    headers = {"Cache-Control": "no-store"}
+    if status.retry_after is not None:
+        headers["Retry-After"] = str(status.retry_after)
+    body = JobView.of(status.job).model_dump_json()
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.reports.errors import JobErrorCode
-from sqr_reports.reports.models import JobStatus, ReportJob
+from sqr_reports.reports.models import JobStatus
 from sqr_reports.storage import SignedUrl
+
+
+class StoredJob(Protocol):
+    """A job's stored fields, as the views read them: a `ReportJob` row object, or the status
+    poll's Core read (`repository.JobRead`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def template_version(self) -> str | None: ...
+    @property
+    def size_bytes(self) -> int | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def page_count(self) -> int | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+
 
 #: An SQR user id as the API takes it: 1-16 characters, none of them a control character
 #: (an id is printable, and PostgreSQL text cannot hold NUL).
@@ -36,7 +70,7 @@ class JobAccepted(BaseModel):
     updatedAt: str
 
     @classmethod
-    def of(cls, job: ReportJob) -> JobAccepted:
+    def of(cls, job: StoredJob) -> JobAccepted:
         return cls(
             jobId=job.id,
             status=JobStatus(job.status),
@@ -57,9 +91,13 @@ class JobView(JobAccepted):
     completedAt: str | None
 
     @classmethod
-    def of(cls, job: ReportJob) -> JobView:
+    def of(cls, job: StoredJob) -> JobView:
         return cls(
-            **JobAccepted.of(job).model_dump(),
+            jobId=job.id,
+            status=JobStatus(job.status),
+            userId=job.user_id,
+            createdAt=isoformat_ms(job.created_at),
+            updatedAt=isoformat_ms(job.updated_at),
             templateVersion=job.template_version,
             sizeBytes=job.size_bytes,
             sha256=job.sha256,

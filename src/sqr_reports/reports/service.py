@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sqr_reports.auth.service import Principal
+from sqr_reports.auth.service import Principal, check_grant
+from sqr_reports.auth.tokens import TokenClaims
 from sqr_reports.clock import Clock
 from sqr_reports.config import RateLimitSettings, VerdictPolicy
 from sqr_reports.db.clock import SessionClock
+from sqr_reports.db.reads import StatementReads
 from sqr_reports.errors import FieldError, NotFound, RateLimited, Unprocessable, ValidationFailed
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.policies import service as policies
@@ -129,14 +131,56 @@ async def _replay(
 
 async def get_job(session: AsyncSession, principal: Principal, job_id: str) -> ReportJob:
     """The org's job; any other org's, unknown or malformed id is the same 404."""
-    try:
-        canonical = str(uuid.UUID(job_id))
-    except ValueError:
-        raise NotFound("Report job not found") from None
-    job = await repository.get_for_org(session, principal.org_id, canonical)
+    canonical = _canonical_id(job_id)
+    job = await repository.get_for_org(session, principal.org_id, canonical) if canonical else None
     if job is None:
         raise NotFound("Report job not found")
     return job
+
+
+def _canonical_id(job_id: str) -> str | None:
+    """A job id as stored (a lower-case UUID), or None for one that cannot be any job's."""
+    try:
+        return str(uuid.UUID(job_id))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatusAnswer:
+    job: repository.JobRead
+    #: The polling advice (`poll_advice`), for a job that is not terminal.
+    retry_after: int | None
+
+
+async def job_status(
+    reads: StatementReads,
+    claims: TokenClaims,
+    job_id: str,
+    *,
+    required_scope: str,
+    clock: SessionClock,
+) -> JobStatusAnswer:
+    """A status poll, the API's hottest path, in one statement (`repository.status_for_caller`):
+    the caller's per-call re-check (`auth.service.check_grant`: client active, scope still held,
+    org active), the org's job, and on PostgreSQL the database's clock for the polling advice.
+    The re-check is judged first, so a caller who may not read learns nothing of the job; then
+    another org's job, an unknown id and a malformed id are the same 404."""
+    read = await repository.status_for_caller(
+        reads,
+        client_id=claims.client_id,
+        org_id=claims.org_id,
+        job_id=_canonical_id(job_id),
+        with_clock=clock.local is None,
+    )
+    check_grant(claims, read.grant, required_scope)
+    if read.job is None:
+        raise NotFound("Report job not found")
+    if read.job.status in TERMINAL:
+        return JobStatusAnswer(read.job, retry_after=None)
+    now = clock.local.now() if clock.local is not None else read.database_now
+    assert now is not None  # selected with the row when the clock is the database's
+    return JobStatusAnswer(read.job, retry_after=poll_advice(read.job.created_at, now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +222,14 @@ async def list_jobs(
     return JobPage(jobs=jobs, next_cursor=next_cursor)
 
 
-async def poll_after_seconds(
-    session: AsyncSession, clock: SessionClock, job: ReportJob
-) -> int | None:
-    """The documented polling advice: 3-5 s at first, 10-15 s once a job is older than 30 s.
+def poll_advice(created_at: datetime, now: datetime) -> int:
+    """The documented polling advice for a job that is not terminal: 3-5 s at first, 10-15 s
+    once it is older than 30 s.
 
-    The job's age is measured with the clock that stamped it (the queue's), so an API replica
-    whose own clock is off still gives the right advice; a finished job costs no clock read.
+    `now` must come from the clock that stamped `created_at` (the queue's, ADR 0011), so an API
+    replica whose own clock is off still gives the right advice.
     """
-    if job.status in TERMINAL:
-        return None
-    age = await clock.now(session) - job.created_at
-    return POLL_FAST_SECONDS if age < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
+    return POLL_FAST_SECONDS if now - created_at < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
 
 
 async def mint_download_url(
