@@ -17,8 +17,8 @@ test: $(STAMP)  ## Run the test suite (SQLite; set SQR_REPORTS_TEST_DATABASE_URL
 	$(PYTEST)
 
 lint: $(STAMP)  ## ruff, and the import layers of docs/architecture.md (import-linter).
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts clients
+	$(BIN)/ruff format --check src tests bench scripts clients
 	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
@@ -41,12 +41,13 @@ docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
 gallery: $(STAMP)  ## Regenerate docs/gallery: PNG previews of the report for every demo outcome.
 	$(BIN)/python scripts/gallery.py
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e clients/python
 	@touch $@
 
 clean:

@@ -18,6 +18,8 @@ DOCUMENTS = [
 ]  # fmt: skip
 #: Read by the test suite, not by the service.
 TEST_VARIABLES = {"SQR_REPORTS_TEST_DATABASE_URL", "SQR_REPORTS_TEST_S3_ENDPOINT"}
+#: Read by the Python SDK and `sqr-reports fetch` (an API client's settings), not by the service.
+CLIENT_VARIABLES = {"SQR_REPORTS_URL", "SQR_REPORTS_CLIENT_ID", "SQR_REPORTS_CLIENT_SECRET"}
 _COMMAND = re.compile(r"(?:^|[`$]\s?)sqr-reports ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)", re.M)
 
 
@@ -31,7 +33,7 @@ def _mentioned(pattern: re.Pattern[str]) -> dict[str, set[str]]:
 
 def test_every_setting_the_documents_name_exists() -> None:
     named = _mentioned(re.compile(r"\b(SQR_REPORTS_[A-Z0-9_]+[A-Z0-9](?:_?\*)?)"))
-    known = setting_names(Settings) | TEST_VARIABLES
+    known = setting_names(Settings) | TEST_VARIABLES | CLIENT_VARIABLES
 
     unknown = {name: where for name, where in named.items() if not _exists(name, known)}
     assert unknown == {}

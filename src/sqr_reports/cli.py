@@ -118,6 +118,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--base-url", default="http://127.0.0.1:8000")
     demo.set_defaults(handler=_sync(_demo))
+
+    # The Python SDK's command: every word after `fetch` (`--help` too) goes to its own parser,
+    # so this one recognises no options (no prefix character a command line can contain).
+    fetch = commands.add_parser(
+        "fetch", add_help=False, prefix_chars="\0",
+        help="create one report, wait for it, download and verify it (needs the Python SDK)",
+    )  # fmt: skip
+    fetch.add_argument("argv", nargs="*")
+    fetch.set_defaults(handler=_fetch)
     return parser
 
 
@@ -316,6 +325,18 @@ def _demo_json(credentials: DemoCredentials) -> dict[str, Any]:
         "client_secret": credentials.client_secret,
         "users": [{"id": u.id, "name": u.name, "outcome": u.outcome} for u in credentials.users],
     }
+
+
+def _fetch(settings: Settings, args: argparse.Namespace) -> int:
+    """`sqr-reports fetch`, which lives in the SDK (`sqr_reports_client.fetch`): a separate
+    distribution, imported only here, so that every other command works without it."""
+    try:
+        from sqr_reports_client import fetch
+    except ImportError:
+        print("error: `sqr-reports fetch` needs the Python SDK: pip install sqr-reports-client "
+              "(from this repository: pip install ./clients/python)", file=sys.stderr)  # fmt: skip
+        return 2
+    return fetch.main(args.argv, prog="sqr-reports fetch")
 
 
 def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:

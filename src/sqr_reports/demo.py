@@ -202,18 +202,30 @@ Client secret {credentials.client_secret}   (shown once; run `sqr-reports demo` 
 Demo users and what their reports show:
 {users}
 
-Try it (bash; needs curl and python3):
+Try it: one command creates a report, waits, downloads and verifies it (the Python SDK's):
+  export SQR_REPORTS_URL={base_url} SQR_REPORTS_CLIENT_ID={credentials.client_id} \\
+    SQR_REPORTS_CLIENT_SECRET={credentials.client_secret}
+  sqr-reports fetch {first} -o report.pdf
+
+Or step by step (bash; needs curl and python3):
   TOKEN=$(curl -s {base_url}/oauth2/token -H 'Content-Type: application/json' \\
     -d '{{"client_id":"{credentials.client_id}","client_secret":"{credentials.client_secret}","grant_type":"client_credentials"}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   JOB=$(curl -s {base_url}/v1/document/api -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -d '{{"userId":"{first}"}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobId"])')
-  until curl -s {base_url}/v1/document/api/$JOB -H "Authorization: Bearer $TOKEN" \\
-    | tee /dev/stderr | grep -qE '"status":"(COMPLETE|FAILED)"'; do sleep 1; done; echo
-  URL=$(curl -s {base_url}/v1/document/api/$JOB/url -H "Authorization: Bearer $TOKEN" \\
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
-  curl -s -o report.pdf "$URL"
+  while :; do
+    STATUS=$(curl -s {base_url}/v1/document/api/$JOB -H "Authorization: Bearer $TOKEN" \\
+      | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["status"], j["errorCode"] or "")')
+    echo "$STATUS"
+    case $STATUS in PENDING*|PROCESSING*) sleep 3 ;; *) break ;; esac
+  done
+  case $STATUS in
+    COMPLETE*) URL=$(curl -s {base_url}/v1/document/api/$JOB/url -H "Authorization: Bearer $TOKEN" \\
+                 | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+               curl -s -f -o report.pdf "$URL" && echo "saved report.pdf" ;;
+    *) echo "no report: the job ended $STATUS" >&2 ;;
+  esac
 
 API docs: {base_url}/docs
 """  # noqa: E501
