@@ -156,7 +156,10 @@ def report_queue(container: Container, clock: SessionClock | None = None) -> tup
     drive claims by hand."""
     work = container.new_worker().works[0]
     assert work.name == "report"
-    return SqlQueue(container.sessions, clock or container.db_clock), work
+    queue = SqlQueue(
+        container.sessions, clock or container.db_clock, read_sessions=container.read_sessions
+    )
+    return queue, work
 
 
 def worker_with(

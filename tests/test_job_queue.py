@@ -7,9 +7,10 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from sqr_reports.config import Settings
 from sqr_reports.container import Container
@@ -46,6 +47,32 @@ async def test_a_job_is_claimed_once(
     assert first is not None
     assert first.attempt == 1
     assert second is None
+
+
+async def test_a_claim_with_nothing_due_takes_no_lock(
+    container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    """Every wake-up tries every kind of work, and most tries find nothing; on SQLite a claim's
+    transaction holds the one write lock that every POST waits for, so such a try must not
+    begin one (nor lock rows on PostgreSQL)."""
+    queue, work = report_queue(container)
+    writer = container.engines.writer.sync_engine
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(writer, "before_cursor_execute", record)
+    try:
+        assert await queue.claim(work, "worker-1") is None
+    finally:
+        event.remove(writer, "before_cursor_execute", record)
+    if writer.dialect.name == "sqlite":
+        assert statements == []
+    assert not [s for s in statements if "FOR UPDATE" in s or s.startswith("UPDATE")]
+
+    await api.create(token_a, alice)  # and with something due, the claim takes it
+    assert await queue.claim(work, "worker-1") is not None
 
 
 async def test_concurrent_claims_never_share_a_job(

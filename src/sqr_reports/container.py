@@ -83,7 +83,7 @@ class Container:
             ),
         ]
         worker = Worker(
-            queue=SqlQueue(self.sessions, self.db_clock),
+            queue=SqlQueue(self.sessions, self.db_clock, read_sessions=self.read_sessions),
             works=works,
             wakeup=self.wakeup,
             poll_seconds=settings.poll_seconds,

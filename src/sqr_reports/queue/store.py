@@ -61,11 +61,26 @@ async def enqueue(session: AsyncSession, row: Queued, *, now: datetime, max_atte
 
 
 class SqlQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: SessionClock):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: SessionClock,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ):
+        """`read_sessions`, when given, lets a claim look before it locks (see `claim`)."""
         self._sessions = sessions
         self._clock = clock
+        self._read_sessions = read_sessions
 
     async def claim(self, work: Work, owner: str) -> Claim | None:
+        """The oldest due row of `work`, leased to `owner`; None when nothing is due.
+
+        With read sessions, a read first asks whether anything is due at all: on SQLite a claim
+        takes the database's one write lock (BEGIN IMMEDIATE), which every POST then waits for,
+        and most claim attempts (each wake-up tries every kind of work) find nothing.
+        """
+        if self._read_sessions is not None and not await self._any_due(work):
+            return None
         table = work.table
         async with self._sessions.begin() as session:
             now = await self._clock.now(session)
@@ -87,6 +102,18 @@ class SqlQueue:
             work.on_claim(row, now)
             await session.flush()
             return Claim(work.name, row.id, row.attempts, row.max_attempts, owner, now)
+
+    async def _any_due(self, work: Work) -> bool:
+        assert self._read_sessions is not None
+        table = work.table
+        async with self._read_sessions() as session:
+            now = await self._clock.now(session)
+            due = await session.scalar(
+                select(table.id)
+                .where(table.status == QueueState.PENDING, table.run_after <= now)
+                .limit(1)
+            )
+            return due is not None
 
     async def heartbeat(self, work: Work, claim: Claim) -> bool:
         async with self._sessions.begin() as session:

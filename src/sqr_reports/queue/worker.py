@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 OUTAGE_BACKOFF_MAX = 30.0
 HOUSEKEEPING_EVERY_SECONDS = 60.0
+#: Expired leases are looked for at most this often (and at every poll, if polls are more
+#: frequent): a lease lasts many seconds, and on SQLite every look takes the one write lock.
+REAP_EVERY_SECONDS = 1.0
 
 
 class Listener(Protocol):
@@ -57,6 +60,8 @@ class Worker:
         self._stopping = False
         self._outage_delay = 0.0
         self._last_housekeeping = float("-inf")
+        self._last_reap = float("-inf")
+        self._reap_every = min(poll_seconds, REAP_EVERY_SECONDS)
         self._idle = False
         self._idle_changed = asyncio.Condition()
 
@@ -81,16 +86,20 @@ class Worker:
             log.info("worker %s stopped", self.owner)
 
     async def _maintain(self) -> None:
-        """Reap expired leases on every pass; housekeeping about once a minute."""
-        due = time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_EVERY_SECONDS
+        """Reap expired leases about every second; housekeeping about once a minute."""
+        started = time.monotonic()
+        reap = started - self._last_reap >= self._reap_every
+        housekeeping = started - self._last_housekeeping >= HOUSEKEEPING_EVERY_SECONDS
         for work in self.works:
-            reaped = await self._guarded(functools.partial(self.queue.reap, work))
+            reaped = await self._guarded(functools.partial(self.queue.reap, work)) if reap else 0
             if reaped:
                 log.warning("returned %d %s row(s) with expired leases", reaped, work.name)
-            if due:
+            if housekeeping:
                 await self._guarded(functools.partial(self.queue.housekeeping, work))
-        if due:
-            self._last_housekeeping = time.monotonic()
+        if reap:
+            self._last_reap = started
+        if housekeeping:
+            self._last_housekeeping = started
 
     async def _fill(self, work: Work) -> None:
         running = self._tasks[work.name]
