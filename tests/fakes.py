@@ -1,5 +1,5 @@
-"""In-memory stand-ins for the storage and rendering ports, shared by the tests, and a render
-process whose pipe is out of step.
+"""In-memory stand-ins for the storage and rendering ports, shared by the tests (a render process
+that misbehaves is `tests/scripted_render_process.py`).
 
 The stand-ins record what they are given, so a test asserts on what the code under test did; the
 typed assignments at the end make mypy (strict) prove that they satisfy the ports.
@@ -13,11 +13,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqr_reports.rendering import RenderedReport, Renderer, RenderFailed, typst_process
+from sqr_reports.rendering import RenderedReport, Renderer, RenderFailed
 from sqr_reports.storage import SAFE_FILENAME, BlobStore, StorageError
 
 
@@ -108,30 +107,6 @@ def stand_in_pdf(template_version: str, data: Mapping[str, Any]) -> bytes:
     """What `FakeRenderer` returns: PDF-shaped, and different for different data."""
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return f"%PDF-1.7\n% stand-in {template_version} {digest}\n%%EOF\n".encode()
-
-
-class _FirstAnswerForAnotherRequest:
-    """A render process's end of the pipe that labels its first answer with another request's
-    id, as if an earlier request's answer had never been read."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self._answered = False
-
-    def recv(self) -> Any:
-        return self._connection.recv()
-
-    def send(self, message: Any) -> None:
-        if message != typst_process.READY and not self._answered:
-            self._answered = True
-            message = ("another-request", *message[1:])
-        self._connection.send(message)
-
-
-def serve_out_of_step(connection: Connection, *args: Any) -> None:
-    """`typst_process.serve`, whose first answer belongs to another request (start a render
-    process with it in place of `serve`)."""
-    typst_process.serve(cast(Connection, _FirstAnswerForAnotherRequest(connection)), *args)
 
 
 _STORE_SATISFIES_THE_PORT: BlobStore = MemoryStore()

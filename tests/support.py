@@ -1,13 +1,16 @@
-"""Test helpers: a clock that moves when told, an API client that speaks the contract, and
-workers and job rows straight from a container."""
+"""Test helpers: a clock that moves when told, an API client that speaks the contract, workers
+and job rows straight from a container, and render pools of the tests' own."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +26,8 @@ from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
 from sqr_reports.queue.store import Queue, SqlQueue
 from sqr_reports.queue.work import Work
 from sqr_reports.queue.worker import Worker
-from sqr_reports.rendering import Renderer
+from sqr_reports.rendering import Renderer, typst_process
+from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.storage import BlobStore
 from sqr_reports.users.models import AppUser, Connection, MonitoringEvent
@@ -257,3 +261,28 @@ async def set_scopes(container: Container, client_id: str, scopes: str) -> None:
         await session.execute(
             update(ApiClient).where(ApiClient.client_id == client_id).values(scopes=scopes)
         )
+
+
+@asynccontextmanager
+async def render_pool(templates: Path | None = None, **limits: Any) -> AsyncIterator[TypstRenderer]:
+    """A small render pool of its own, for the tests that need other limits or templates."""
+    settings: dict[str, Any] = {
+        "processes": 1, "timeout_seconds": 20.0, "memory_limit_mib": 2048,
+        "max_renders_per_process": 200,
+    }  # fmt: skip
+    pool = TypstRenderer(
+        templates_dir=templates or typst_process.TEMPLATES_DIR, **(settings | limits)
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists (a zombie, killed but not yet reaped, counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

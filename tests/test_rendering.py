@@ -11,8 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,7 @@ from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports import document
 from sqr_reports.reports.models import ReportJob
 from sqr_reports.users.service import Subject
-from tests.fakes import serve_out_of_step
-from tests.support import DEFAULT_POLICY, GENERATED, make_subject
+from tests.support import DEFAULT_POLICY, GENERATED, alive, make_subject, render_pool
 
 VERSIONS = ["v1", "v2"]
 HOSTILE = '#read("/etc/passwd") #import "lib.typ": * ] ) } $ \\ [unbalanced <x> @y'
@@ -54,22 +51,6 @@ def _every_text_field(value: str) -> Subject:
 def _text(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))
     return _INVISIBLE.sub("", " ".join(page.extract_text() for page in reader.pages))
-
-
-@asynccontextmanager
-async def _pool(templates: Path | None = None, **limits: Any) -> AsyncIterator[TypstRenderer]:
-    """A small pool of its own, for the tests that need other limits or templates."""
-    settings: dict[str, Any] = {
-        "processes": 1, "timeout_seconds": 20.0, "memory_limit_mib": 2048,
-        "max_renders_per_process": 200,
-    }  # fmt: skip
-    pool = TypstRenderer(
-        templates_dir=templates or typst_process.TEMPLATES_DIR, **(settings | limits)
-    )
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture
@@ -161,7 +142,7 @@ async def test_same_data_version_and_time_give_identical_bytes_in_any_process(
 
     first = await renderer.render(version, data, GENERATED)
     again = await renderer.render(version, data, GENERATED)
-    async with _pool() as fresh:
+    async with render_pool() as fresh:
         elsewhere = await fresh.render(version, data, GENERATED)
 
     assert first.pdf == again.pdf == elsewhere.pdf
@@ -279,21 +260,24 @@ async def test_a_render_over_its_time_limit_is_killed(templates: Path) -> None:
     slow = "#let n = 0\n#for i in range(100000) { for j in range(100000) { n += 1 } }\n#n\n"
     version = _template(templates, "slow", slow)
     quick = _template(templates, "quick", "A page.\n")
-    async with _pool(templates, timeout_seconds=1.0) as pool:
+    async with render_pool(templates, timeout_seconds=1.0) as pool:
         await pool.start()
         (before,) = pool.process_ids()
+        (spare,) = [process.pid for process in pool.processes() if process.spare]
         started = time.monotonic()
 
         with pytest.raises(RenderTimeout):
             await pool.render(version, {}, GENERATED)
 
         assert time.monotonic() - started < 10
-        assert not _alive(before)
+        assert not alive(before)
+        assert pool.process_ids() == [spare]  # started before the render, not after the kill
         assert (await pool.render(quick, {}, GENERATED)).page_count == 1
+        assert pool.stats().renders_that_waited == 0
 
 
 async def test_the_memory_limit_is_the_render_process_address_space_limit() -> None:
-    async with _pool(memory_limit_mib=1536) as pool:
+    async with render_pool(memory_limit_mib=1536) as pool:
         await pool.start()
         (pid,) = pool.process_ids()
 
@@ -310,33 +294,13 @@ def _address_space_limit(pid: int) -> tuple[str, str]:
 
 
 async def test_an_absurdly_low_memory_limit_fails_the_render_instead_of_hanging() -> None:
-    async with _pool(memory_limit_mib=64, timeout_seconds=30.0) as pool:
+    async with render_pool(memory_limit_mib=64, timeout_seconds=30.0) as pool:
         started = time.monotonic()
 
         with pytest.raises((RenderCrashed, RenderFailed)):
             await pool.render("v2", _data("v2"), GENERATED)
 
         assert time.monotonic() - started < 20
-
-
-async def test_with_one_render_per_process_every_render_gets_a_new_process() -> None:
-    async with _pool(max_renders_per_process=1) as pool:
-        await pool.start()
-        seen = pool.process_ids()
-        for _ in range(3):
-            await pool.render("v2", _data("v2"), GENERATED)
-            seen += pool.process_ids()
-
-    assert len(seen) == len(set(seen)) == 4
-    assert not any(_alive(pid) for pid in seen)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(
@@ -347,7 +311,7 @@ async def test_a_template_can_read_nothing_outside_the_templates(
 ) -> None:
     escape = _template(templates, "escape", f'#read("{path}")\n')
     control = _template(templates, "control", '#read("/v2/manifest.json")\n')
-    async with _pool(templates) as pool:
+    async with render_pool(templates) as pool:
         assert (await pool.render(control, {}, GENERATED)).page_count == 1
 
         with pytest.raises(RenderFailed, match=r"(?i)not found|denied|escape"):
@@ -365,7 +329,7 @@ async def test_package_imports_fail_at_once_and_download_nothing(
     templates: Path, package: str
 ) -> None:
     version = _template(templates, "packaged", f'#import "{package}": *\nhello\n')
-    async with _pool(templates) as pool:
+    async with render_pool(templates) as pool:
         started = time.monotonic()
 
         with pytest.raises(RenderFailed, match="package"):
@@ -378,7 +342,7 @@ async def test_package_imports_fail_at_once_and_download_nothing(
 async def test_the_render_process_has_no_network() -> None:
     if not _namespaces_allowed():
         pytest.skip("this host forbids unprivileged network namespaces (the proxy block applies)")
-    async with _pool() as pool:
+    async with render_pool() as pool:
         await pool.start()
         (pid,) = pool.process_ids()
 
@@ -414,22 +378,3 @@ except OSError as exc:
 def _namespaces_allowed() -> bool:
     probe = "import ctypes,sys; sys.exit(ctypes.CDLL(None).unshare(0x10000000 | 0x40000000))"
     return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
-
-
-async def test_an_answer_to_another_request_is_never_taken_for_this_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """If the pipe ever gets out of step, the render fails (and is retried); no PDF is swapped."""
-    async with _pool() as pool:
-        with monkeypatch.context() as patched:
-            patched.setattr(typst_process, "serve", serve_out_of_step)
-            await pool.start()
-        (out_of_step,) = pool.process_ids()
-
-        with pytest.raises(RenderCrashed, match="another request"):
-            await pool.render("v2", _data("v2"), GENERATED)
-        rendered = await pool.render("v2", _data("v2"), GENERATED)
-
-        assert not _alive(out_of_step)
-        assert pool.process_ids() != [out_of_step]
-    assert rendered.pdf.startswith(b"%PDF-")

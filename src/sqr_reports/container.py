@@ -193,6 +193,7 @@ def build_renderer(settings: Settings) -> TypstRenderer:
         timeout_seconds=settings.render.timeout_seconds,
         memory_limit_mib=settings.render.memory_limit_mib,
         max_renders_per_process=settings.render.max_renders_per_process,
+        max_rss_mib_per_process=settings.render.max_rss_mib_per_process,
     )
 
 
