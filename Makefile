@@ -29,9 +29,10 @@ check: lint typecheck test
 test-postgres: $(STAMP)
 	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(PYTEST)
 
-bench: $(STAMP)  ## Benchmarks: the embedded service end to end, rendering (Typst vs WeasyPrint), webhook latency.
+bench: $(STAMP)  ## Benchmarks: end to end, rendering (Typst, WeasyPrint, Chromium), render processes, webhooks, status polls.
 	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/render_pool.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/api.py
 

@@ -97,12 +97,20 @@ async def token(http: httpx.AsyncClient, body: dict[str, str]) -> dict[str, str]
 
 
 async def run_job(
-    http: httpx.AsyncClient, headers: dict[str, str], user: str, poll: float | None
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    user: str,
+    poll: float | None,
+    answered: asyncio.Semaphore | None = None,
 ) -> Job:
-    """POST, then poll until terminal: every `poll` seconds, or as Retry-After says (None)."""
+    """POST, then poll until terminal: every `poll` seconds, or as Retry-After says (None).
+
+    `answered` is released once the POST has its answer."""
     start = time.perf_counter()
     created = await http.post("/v1/document/api", json={"userId": user}, headers=headers)
     posted = time.perf_counter() - start
+    if answered is not None:
+        answered.release()
     if created.status_code != 202:
         raise SystemExit(f"POST: {created.status_code} {created.text}")
     job_id = created.json()["jobId"]
@@ -178,11 +186,13 @@ async def loaded_phase(
 ) -> list[float]:
     """POST latency of paced creations, each sent while the backlog is still rendering."""
     half = len(tokens) // 2
+    answered = asyncio.Semaphore(0)
     queued = [
-        asyncio.create_task(run_job(http, tokens[i % half], user_id(i % half, 1), None))
+        asyncio.create_task(run_job(http, tokens[i % half], user_id(i % half, 1), None, answered))
         for i in range(backlog)
     ]
-    await asyncio.sleep(1.0)  # every backlog POST answered, the workers at full speed
+    for _ in range(backlog):  # the paced POSTs must not queue behind the backlog's own
+        await answered.acquire()
     paced: list[asyncio.Task[Job]] = []
     while len(paced) < PACED_POSTS and not all(task.done() for task in queued):
         org = half + len(paced) % (len(tokens) - half)
