@@ -53,6 +53,9 @@ class ReportJob(Queued, Base):
     #: replica of the previous release created during a rollout.
     policy_version: Mapped[int | None] = mapped_column(Integer)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The id of the request that created the job (`X-Request-ID`), carried into the
+    #: worker's log lines; null for jobs created before the column existed.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
