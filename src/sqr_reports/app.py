@@ -65,6 +65,13 @@ def create_app(
                 await active.renderer.start()
                 worker = active.new_worker()
                 worker_task = asyncio.create_task(worker.run(), name="sqr-reports-worker")
+        # Held requests (`Prefer: wait`) hear of jobs other processes settle.
+        settlement_listener = active.new_settlement_listener()
+        listening = (
+            asyncio.create_task(settlement_listener.run(), name="sqr-reports-settlements")
+            if settlement_listener is not None
+            else None
+        )
         try:
             yield
         finally:
@@ -72,6 +79,10 @@ def create_app(
                 for worker in active.workers:
                     worker.stop()
                 await worker_task
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
             if owned:
                 await active.close()
 

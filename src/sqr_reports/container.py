@@ -17,6 +17,8 @@ from sqr_reports.config import Settings
 from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
 from sqr_reports.db.reads import StatementReads
+from sqr_reports.queue import settlement
+from sqr_reports.queue.settlement import Settlements
 from sqr_reports.queue.store import SqlQueue
 from sqr_reports.queue.wakeup import NotifyListener, Wakeup, notify_on_commit
 from sqr_reports.queue.work import Work
@@ -24,6 +26,7 @@ from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering import Renderer
 from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.service import JobPolicy
+from sqr_reports.reports.waiting import Waiting
 from sqr_reports.reports.work import ReportWork
 from sqr_reports.storage import BlobStore
 from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
@@ -53,6 +56,8 @@ class Container:
     store: BlobStore
     renderer: Renderer
     wakeup: Wakeup
+    #: Requests held by `Prefer: wait`, and how they hear that their job settled.
+    waiting: Waiting
     policy: JobPolicy
     #: Failed client authentications at the token endpoint, counted in this process.
     throttle: FailureThrottle
@@ -102,7 +107,20 @@ class Container:
         """On PostgreSQL, a listener that wakes this process's workers for other processes' work."""
         if self.embedded_database:
             return None
-        return NotifyListener(self.settings.resolved_database_url(), self.wakeup)
+        wakeup = self.wakeup
+        return NotifyListener(self.settings.resolved_database_url(), lambda _: wakeup.notify())
+
+    def new_settlement_listener(self) -> NotifyListener | None:
+        """On PostgreSQL, a listener that tells this process's held requests of jobs settled by
+        any process (`queue.settlement`); the API runs it for its lifetime."""
+        if self.embedded_database:
+            return None
+        settlements = self.waiting.settlements
+        return NotifyListener(
+            self.settings.resolved_database_url(),
+            settlements.settled,
+            channel=settlement.CHANNEL,
+        )
 
     async def close(self) -> None:
         if self.webhook_sender is not None:
@@ -134,6 +152,8 @@ def build_container(
     )
     wakeup = Wakeup()
     notify_on_commit(AppSession, wakeup)
+    settlements = Settlements()
+    settlement.notify_on_commit(AppSession, settlements)
 
     auth = settings.auth
     keys = (
@@ -172,6 +192,13 @@ def build_container(
         store=build_store(settings),
         renderer=renderer or build_renderer(settings),
         wakeup=wakeup,
+        waiting=Waiting(
+            settlements,
+            # A held request re-reads its job this often even if nothing is heard. On SQLite a
+            # read is 40 µs in this process, and an `api` process apart from the worker hears
+            # nothing; on PostgreSQL every settlement is heard (NOTIFY), and reads are dearer.
+            recheck_seconds=1.0 if is_sqlite(database_url) else 5.0,
+        ),
         policy=JobPolicy(
             template_version=settings.render.template_version,
             max_attempts=settings.worker.max_attempts,

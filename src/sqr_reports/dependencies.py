@@ -23,6 +23,7 @@ from sqr_reports.db.clock import SessionClock
 from sqr_reports.db.reads import StatementReads
 from sqr_reports.errors import Unauthenticated, UnsupportedMediaType, ValidationFailed
 from sqr_reports.reports.service import JobPolicy
+from sqr_reports.reports.waiting import Waiting
 from sqr_reports.storage import BlobStore
 
 
@@ -75,6 +76,10 @@ async def get_source_address(request: Request) -> str:
     return source_address(peer, request.headers.get("X-Forwarded-For"), trusted)
 
 
+async def get_waiting(request: Request) -> Waiting:
+    return _container(request).waiting
+
+
 async def get_reader_engine(request: Request) -> AsyncEngine:
     return _container(request).engines.reader
 
@@ -111,6 +116,7 @@ SourceAddressDep = Annotated[str, Depends(get_source_address)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
 WebhookSettingsDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]
+WaitingDep = Annotated[Waiting, Depends(get_waiting)]
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -69,13 +70,26 @@ def notify_on_commit(session_class: type[Session], wakeup: Wakeup) -> None:
     event.listen(session_class, "after_soft_rollback", lambda s, _t: after_rollback(s))
 
 
-class NotifyListener:
-    """PostgreSQL LISTEN on `CHANNEL`, feeding a `Wakeup`; reconnects with backoff."""
+#: What a listener calls with a notification's payload, or with None when it has just
+#: (re)connected and anything may have been announced while it was not listening.
+OnNotify = Callable[[str | None], None]
 
-    def __init__(self, database_url: str, wakeup: Wakeup, *, retry_max_seconds: float = 30.0):
+
+class NotifyListener:
+    """PostgreSQL LISTEN on one channel, calling `on_notify`; reconnects with backoff."""
+
+    def __init__(
+        self,
+        database_url: str,
+        on_notify: OnNotify,
+        *,
+        channel: str = CHANNEL,
+        retry_max_seconds: float = 30.0,
+    ):
         url = make_url(database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
-        self._wakeup = wakeup
+        self._on_notify = on_notify
+        self._channel = channel
         self._retry_max = retry_max_seconds
         self.connected = asyncio.Event()
 
@@ -87,7 +101,10 @@ class NotifyListener:
                 connection = await asyncpg.connect(self._dsn, timeout=10)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning(
-                    "queue listener cannot connect (%s); retrying in %.1f s", type(exc), delay
+                    "listener on %s cannot connect (%s); retrying in %.1f s",
+                    self._channel,
+                    type(exc),
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(self._retry_max, delay * 2)
@@ -102,8 +119,8 @@ class NotifyListener:
     async def _listen(self, connection: Any) -> None:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
-        await connection.add_listener(CHANNEL, self._on_notify)
-        self._wakeup.notify()  # catch up on anything committed while we were not listening
+        await connection.add_listener(self._channel, self._heard)
+        self._on_notify(None)  # catch up on anything committed while we were not listening
         self.connected.set()
         while not lost.is_set():
             # A silently dead network closes nothing: probe the connection now and then.
@@ -114,7 +131,7 @@ class NotifyListener:
                     await connection.fetchval("SELECT 1", timeout=10)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     break
-        log.warning("queue listener lost its connection; reconnecting")
+        log.warning("listener on %s lost its connection; reconnecting", self._channel)
 
-    def _on_notify(self, *_args: object) -> None:
-        self._wakeup.notify()
+    def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._on_notify(payload)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
+from sqr_reports.auth.tokens import TokenClaims
+from sqr_reports.db.clock import SessionClock
+from sqr_reports.db.reads import StatementReads
 from sqr_reports.dependencies import (
     ClaimsDep,
     ClockDep,
@@ -17,12 +21,15 @@ from sqr_reports.dependencies import (
     SessionDep,
     StatementReadsDep,
     StoreDep,
+    WaitingDep,
     json_body,
     json_request_body,
     require_scope,
 )
+from sqr_reports.errors import Forbidden, Unauthenticated
 from sqr_reports.http_errors import error_responses
 from sqr_reports.reports import paging, service
+from sqr_reports.reports import waiting as waiting_module
 from sqr_reports.reports.models import JobStatus
 from sqr_reports.reports.schemas import (
     DownloadUrl,
@@ -39,6 +46,17 @@ _may_write = require_scope(scopes.WRITE_REPORTS)
 Writer = Annotated[Principal, Depends(_may_write)]
 Reader = Annotated[Principal, Depends(require_scope(scopes.READ_REPORTS))]
 Downloader = Annotated[Principal, Depends(require_scope(scopes.DOWNLOAD_REPORTS))]
+PreferHeader = Annotated[
+    list[str] | None,
+    Header(
+        alias="Prefer",
+        description=(
+            "RFC 7240. `wait=N`: answer once the job is COMPLETE or FAILED, or after N seconds "
+            f"(at most {waiting_module.MAX_WAIT_SECONDS}); the answer then carries "
+            "`Preference-Applied: wait=N` with the N applied."
+        ),
+    ),
+]
 _ERRORS = {
     400: "Invalid request body or header",
     401: "Missing, invalid or expired token",
@@ -52,6 +70,7 @@ _ERRORS = {
     "",
     status_code=202,
     summary="Create a PDF report generation job",
+    response_model=JobAccepted,
     openapi_extra=json_request_body(JobCreate),
     responses=error_responses(
         _ERRORS
@@ -69,6 +88,9 @@ async def create_job(
     session: SessionDep,
     queue_clock: QueueClockDep,
     policy: JobPolicyDep,
+    claims: ClaimsDep,
+    waiting: WaitingDep,
+    statement_reads: StatementReadsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -78,8 +100,11 @@ async def create_job(
             json_schema_extra={"pattern": service.IDEMPOTENCY_KEY_PATTERN},
         ),
     ] = None,
-) -> JobAccepted:
-    """Enqueues an async PDF report generation job for the user; returns 202 at once."""
+    prefer: PreferHeader = None,
+) -> JobAccepted | Response:
+    """Enqueues an async PDF report generation job for the user; returns 202 at once, or with
+    `Prefer: wait=N` once the job is terminal or N seconds have passed (the body is then the
+    job as its status shows it)."""
     created = await service.create_job(
         session,
         body,
@@ -94,7 +119,19 @@ async def create_job(
         response.headers["Idempotent-Replayed"] = "true"
     if created.quota is not None:
         response.headers.update(created.quota.headers())
-    return JobAccepted.of(created.job)
+    seconds = waiting_module.requested_wait(prefer) if prefer else None
+    # Waiting reads the job's status, so only a caller who may read it can ask to wait.
+    if seconds is None or scopes.READ_REPORTS not in claims.scopes:
+        return JobAccepted.of(created.job)
+    poll = _status_reader(statement_reads, claims, created.job.id, queue_clock)
+    try:
+        status = await waiting_module.until_terminal(
+            poll, await poll(), waiting=waiting, seconds=seconds
+        )
+    except (Unauthenticated, Forbidden):
+        return JobAccepted.of(created.job)  # its grant changed meanwhile: created, not waited
+    headers = dict(response.headers) | {"Preference-Applied": f"wait={seconds}"}
+    return _job_response(status, headers, status_code=202)
 
 
 @router.get(
@@ -132,8 +169,7 @@ async def list_jobs(
     return JobList(items=[JobView.of(job) for job in page.jobs], nextCursor=page.next_cursor)
 
 
-# The hot path: one statement per poll (service.job_status), and the body serialised here as
-# FastAPI would (pydantic's JSON of the response model) without validating the view again.
+# The hot path: one statement per poll (service.job_status).
 @router.get(
     "/{job_id}",
     summary="Get report job status",
@@ -141,17 +177,47 @@ async def list_jobs(
     responses=error_responses(_ERRORS),
 )
 async def get_job(
-    job_id: str, claims: ClaimsDep, reads: StatementReadsDep, queue_clock: QueueClockDep
+    job_id: str,
+    claims: ClaimsDep,
+    reads: StatementReadsDep,
+    queue_clock: QueueClockDep,
+    waiting: WaitingDep,
+    prefer: PreferHeader = None,
 ) -> Response:
-    """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when)."""
-    status = await service.job_status(
-        reads, claims, job_id, required_scope=scopes.READ_REPORTS, clock=queue_clock
-    )
+    """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when), or
+    send `Prefer: wait=N` to be answered once it is, or after N seconds."""
+    poll = _status_reader(reads, claims, job_id, queue_clock)
+    status = await poll()
     headers = {"Cache-Control": "no-store"}
+    seconds = waiting_module.requested_wait(prefer) if prefer else None
+    if seconds is not None:
+        status = await waiting_module.until_terminal(poll, status, waiting=waiting, seconds=seconds)
+        headers["Preference-Applied"] = f"wait={seconds}"
+    return _job_response(status, headers)
+
+
+def _status_reader(
+    reads: StatementReads, claims: TokenClaims, job_id: str, queue_clock: SessionClock
+) -> Callable[[], Awaitable[service.JobStatusAnswer]]:
+    """A status poll of `job_id` by `claims`' caller, re-checked each time it is made."""
+
+    def poll() -> Awaitable[service.JobStatusAnswer]:
+        return service.job_status(
+            reads, claims, job_id, required_scope=scopes.READ_REPORTS, clock=queue_clock
+        )
+
+    return poll
+
+
+def _job_response(
+    status: service.JobStatusAnswer, headers: dict[str, str], status_code: int = 200
+) -> Response:
+    """The job as its status shows it, serialised as FastAPI would (pydantic's JSON of the
+    response model) without validating the view again: the poll is the API's hot path."""
     if status.retry_after is not None:
         headers["Retry-After"] = str(status.retry_after)
     body = JobView.of(status.job).model_dump_json()
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, status_code, headers, media_type="application/json")
 
 
 @router.get(

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.config import WorkerSettings
+from sqr_reports.queue import settlement
 from sqr_reports.queue.work import Claim, Lease, Work, WorkFailed, exponential_backoff
 from sqr_reports.rendering import RenderCrashed, Renderer, RenderFailed, RenderTimeout
 from sqr_reports.reports import repository
@@ -172,6 +173,9 @@ class ReportWork:
         values: dict[str, Any],
         now: datetime,
     ) -> None:
+        """The job is settled: requests waiting for it hear so once this transaction commits,
+        and its outcome event (if any) is written in it."""
+        await settlement.announce(session, job_id)
         if self._events is None:
             return
         job = await repository.get(session, job_id)
