@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPBearer
+from fastapi.security import OAuth2
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from sqr_reports.apidocs.document import OAUTH2, TOKEN_URL
+from sqr_reports.auth import scopes
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.service import Principal, authorize, verified_claims
@@ -77,6 +79,8 @@ async def get_source_address(request: Request) -> str:
 
 
 async def get_waiting(request: Request) -> Waiting:
+    """Called by the routes that honour `Prefer: wait`, only when asked: a dependency costs
+    every status poll, and a poll hardly ever waits."""
     return _container(request).waiting
 
 
@@ -116,7 +120,6 @@ SourceAddressDep = Annotated[str, Depends(get_source_address)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
 WebhookSettingsDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]
-WaitingDep = Annotated[Waiting, Depends(get_waiting)]
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -161,19 +164,27 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-class BearerClaims(HTTPBearer):
+class BearerClaims(OAuth2):
     """The bearer token, verified (and remembered for its lifetime: `auth.token_cache`): who
     calls, not what it may do, which every route re-checks against the database.
 
-    One dependency that also declares the scheme in OpenAPI ("bearer", JWT): a status poll is
-    a few hundred microseconds, and each dependency level costs FastAPI about ten.
+    One dependency that also declares the scheme in OpenAPI: a status poll is a few hundred
+    microseconds, and each dependency level costs FastAPI about ten. The scheme is OAuth2's
+    client-credentials flow, not a bare bearer token, so that generated clients and the docs
+    page's Authorize button know where to get a token and which scopes there are.
     """
 
     async def __call__(self, request: Request) -> TokenClaims:  # type: ignore[override]
         return verified_claims(_container(request).tokens, bearer_token(request))
 
 
-bearer_claims = BearerClaims(auto_error=False, scheme_name="bearer", bearerFormat="JWT")
+bearer_claims = BearerClaims(
+    flows={"clientCredentials": {"tokenUrl": TOKEN_URL, "scopes": scopes.DESCRIPTIONS}},
+    scheme_name=OAUTH2,
+    description="OAuth 2.0 client credentials (RFC 6749 §4.4): the token is an RS256 JWT, sent "
+    "as `Authorization: Bearer <token>`. Scopes are re-checked against the database on every call.",
+    auto_error=False,
+)
 ClaimsDep = Annotated[TokenClaims, Security(bearer_claims)]
 Authorizer = Callable[..., Awaitable[Principal]]
 Model = TypeVar("Model", bound=BaseModel)

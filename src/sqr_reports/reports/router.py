@@ -5,8 +5,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from sqr_reports.apidocs.document import (
+    IDEMPOTENT_REPLAYED,
+    LOCATION,
+    NO_STORE,
+    POLL_AGAIN,
+    PREFERENCE_APPLIED,
+    RATE_LIMIT,
+    RATE_LIMIT_POLICY,
+    SECONDS,
+    answer,
+    header,
+    optional,
+    requires,
+)
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
 from sqr_reports.auth.tokens import TokenClaims
@@ -21,7 +35,7 @@ from sqr_reports.dependencies import (
     SessionDep,
     StatementReadsDep,
     StoreDep,
-    WaitingDep,
+    get_waiting,
     json_body,
     json_request_body,
     require_scope,
@@ -46,24 +60,33 @@ _may_write = require_scope(scopes.WRITE_REPORTS)
 Writer = Annotated[Principal, Depends(_may_write)]
 Reader = Annotated[Principal, Depends(require_scope(scopes.READ_REPORTS))]
 Downloader = Annotated[Principal, Depends(require_scope(scopes.DOWNLOAD_REPORTS))]
-PreferHeader = Annotated[
-    list[str] | None,
-    Header(
-        alias="Prefer",
-        description=(
-            "RFC 7240. `wait=N`: answer once the job is COMPLETE or FAILED, or after N seconds "
-            f"(at most {waiting_module.MAX_WAIT_SECONDS}); the answer then carries "
-            "`Preference-Applied: wait=N` with the N applied."
-        ),
-    ),
-]
+#: `Prefer`, documented here and read from the request only when present: as a declared
+#: parameter, FastAPI's validation of it cost a status poll 0.05 ms of CPU (a seventh).
+_PREFER = {
+    "parameters": [
+        {
+            "name": "Prefer",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "examples": ["wait=10"]},
+            "description": (
+                "RFC 7240. `wait=N`: answer once the job is COMPLETE or FAILED, or after N "
+                f"seconds (at most {waiting_module.MAX_WAIT_SECONDS}); the answer then carries "
+                "`Preference-Applied: wait=N` with the N applied. Other preferences are ignored."
+            ),
+        }
+    ]
+}
 _ERRORS = {
-    400: "Invalid request body or header",
     401: "Missing, invalid or expired token",
     403: "Missing scope, or the org is not active",
-    404: "No such job for this org",
     503: "The database is unavailable; retry after Retry-After",
 }
+_NO_JOB = {404: "No such job for this org: another org's, an unknown or a malformed id"}
+#: The creation quota's headers (`ratelimit.Quota.headers`).
+_QUOTA = {"RateLimit-Policy": RATE_LIMIT_POLICY, "RateLimit": RATE_LIMIT}
+_WAITED = "Sent only when the request asked `Prefer: wait=N`."
+_POLL_AGAIN = optional(POLL_AGAIN, "Sent while the job is PENDING or PROCESSING, never after.")
 
 
 @router.post(
@@ -71,15 +94,33 @@ _ERRORS = {
     status_code=202,
     summary="Create a PDF report generation job",
     response_model=JobAccepted,
-    openapi_extra=json_request_body(JobCreate),
-    responses=error_responses(
-        _ERRORS
-        | {
-            415: "Body is not JSON",
-            422: "Idempotency-Key reused with another body",
-            429: "More than 10 creations in 600 s for this org; see Retry-After",
-        }
-    ),
+    openapi_extra=json_request_body(JobCreate) | _PREFER | requires(scopes.WRITE_REPORTS),
+    responses={
+        202: answer(
+            "Accepted: the job is queued. With `Prefer: wait=N`: the job once it is COMPLETE or "
+            "FAILED, or N seconds later, with every field of its status (`JobView`).",
+            {
+                "Location": LOCATION,
+                **{name: optional(h, "Not sent on a replay.") for name, h in _QUOTA.items()},
+                "Idempotent-Replayed": optional(IDEMPOTENT_REPLAYED, "Sent on a replay only."),
+                "Preference-Applied": optional(PREFERENCE_APPLIED, _WAITED),
+                "Retry-After": optional(POLL_AGAIN, "Sent after a wait that did not end it."),
+            },
+        ),
+        **error_responses(
+            _ERRORS
+            | {
+                400: "Invalid body or Idempotency-Key",
+                415: "Body is not JSON",
+                422: "Idempotency-Key reused with another body",
+                429: "More than 10 creations in 600 s for this org; see Retry-After",
+            },
+            headers={
+                429: _QUOTA
+                | {"Retry-After": header("Seconds until a creation slot frees.", SECONDS)}
+            },
+        ),
+    },
 )
 async def create_job(
     response: Response,
@@ -89,8 +130,8 @@ async def create_job(
     queue_clock: QueueClockDep,
     policy: JobPolicyDep,
     claims: ClaimsDep,
-    waiting: WaitingDep,
     statement_reads: StatementReadsDep,
+    request: Request,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -100,7 +141,6 @@ async def create_job(
             json_schema_extra={"pattern": service.IDEMPOTENCY_KEY_PATTERN},
         ),
     ] = None,
-    prefer: PreferHeader = None,
 ) -> JobAccepted | Response:
     """Enqueues an async PDF report generation job for the user; returns 202 at once, or with
     `Prefer: wait=N` once the job is terminal or N seconds have passed (the body is then the
@@ -119,6 +159,7 @@ async def create_job(
         response.headers["Idempotent-Replayed"] = "true"
     if created.quota is not None:
         response.headers.update(created.quota.headers())
+    prefer = request.headers.getlist("Prefer")
     seconds = waiting_module.requested_wait(prefer) if prefer else None
     # Waiting reads the job's status, so only a caller who may read it can ask to wait.
     if seconds is None or scopes.READ_REPORTS not in claims.scopes:
@@ -126,7 +167,7 @@ async def create_job(
     poll = _status_reader(statement_reads, claims, created.job.id, queue_clock)
     try:
         status = await waiting_module.until_terminal(
-            poll, await poll(), waiting=waiting, seconds=seconds
+            poll, await poll(), waiting=await get_waiting(request), seconds=seconds
         )
     except (Unauthenticated, Forbidden):
         return JobAccepted.of(created.job)  # its grant changed meanwhile: created, not waited
@@ -137,10 +178,11 @@ async def create_job(
 @router.get(
     "",
     summary="List report jobs",
-    responses=error_responses(
-        {code: text for code, text in _ERRORS.items() if code != 404}
-        | {400: "Invalid status, userId, limit or cursor"}
-    ),
+    openapi_extra=requires(scopes.READ_REPORTS),
+    responses={
+        200: answer("A page of the org's jobs, newest first", {"Cache-Control": NO_STORE}),
+        **error_responses(_ERRORS | {400: "Invalid status, userId, limit or cursor"}),
+    },
 )
 async def list_jobs(
     response: Response,
@@ -174,23 +216,35 @@ async def list_jobs(
     "/{job_id}",
     summary="Get report job status",
     response_model=JobView,
-    responses=error_responses(_ERRORS),
+    openapi_extra=_PREFER | requires(scopes.READ_REPORTS),
+    responses={
+        200: answer(
+            "The job",
+            {
+                "Cache-Control": NO_STORE,
+                "Retry-After": _POLL_AGAIN,
+                "Preference-Applied": optional(PREFERENCE_APPLIED, _WAITED),
+            },
+        ),
+        **error_responses(_ERRORS | _NO_JOB),
+    },
 )
 async def get_job(
     job_id: str,
     claims: ClaimsDep,
     reads: StatementReadsDep,
     queue_clock: QueueClockDep,
-    waiting: WaitingDep,
-    prefer: PreferHeader = None,
+    request: Request,
 ) -> Response:
     """Current status of a job; poll until COMPLETE or FAILED (Retry-After says when), or
     send `Prefer: wait=N` to be answered once it is, or after N seconds."""
     poll = _status_reader(reads, claims, job_id, queue_clock)
     status = await poll()
     headers = {"Cache-Control": "no-store"}
+    prefer = request.headers.getlist("Prefer")
     seconds = waiting_module.requested_wait(prefer) if prefer else None
     if seconds is not None:
+        waiting = await get_waiting(request)
         status = await waiting_module.until_terminal(poll, status, waiting=waiting, seconds=seconds)
         headers["Preference-Applied"] = f"wait={seconds}"
     return _job_response(status, headers)
@@ -223,7 +277,11 @@ def _job_response(
 @router.get(
     "/{job_id}/url",
     summary="Get a signed download URL for a completed PDF report",
-    responses=error_responses(_ERRORS | {422: "The job is not COMPLETE"}),
+    openapi_extra=requires(scopes.DOWNLOAD_REPORTS),
+    responses={
+        200: answer("A new signed URL, valid for 300 s", {"Cache-Control": NO_STORE}),
+        **error_responses(_ERRORS | _NO_JOB | {422: "The job is not COMPLETE"}),
+    },
 )
 async def get_download_url(
     job_id: str,
