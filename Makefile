@@ -29,12 +29,13 @@ check: lint typecheck test
 test-postgres: $(STAMP)
 	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(PYTEST)
 
-bench: $(STAMP)  ## Benchmarks: end to end, rendering (Typst, WeasyPrint, Chromium), render processes, webhooks, status polls.
+bench: $(STAMP)  ## Benchmarks: end to end, rendering (Typst, WeasyPrint, Chromium), render processes, webhooks, status polls, Prefer: wait.
 	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/render_pool.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/prefer_wait.py
 
 docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
 	$(BIN)/python -m sqr_reports.reports.decision_doc > docs/verdict.md

@@ -41,13 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from measure import free_port
+from measure import free_port, recreate_database
 from sqlalchemy.engine import make_url
 
 BIN = Path(sys.executable).parent / "sqr-reports"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: Databases this benchmark must never drop (`test` is the suite's, others' work lives there).
-PROTECTED_DATABASES = frozenset({"postgres", "test", "template0", "template1"})
 WARM_UP_SECONDS = 2
 SERVER_CORE, LOAD_CORE = 0, 1
 
@@ -150,20 +149,6 @@ def cli(args: list[str], env: dict[str, str]) -> str:
     if done.returncode != 0:
         raise SystemExit(f"sqr-reports {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
-
-
-def recreate_database(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database or ""
-    if name in PROTECTED_DATABASES or not name:
-        raise SystemExit(f"refusing to drop the database {name!r}; name one of your own")
-    pg = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
-    pg += ["-U", parsed.username or "postgres"]
-    quiet = os.environ | {"PGOPTIONS": "-c client_min_messages=warning"}
-    if parsed.password:
-        quiet["PGPASSWORD"] = parsed.password
-    subprocess.run(["dropdb", *pg, "--if-exists", "--force", name], check=True, env=quiet)
-    subprocess.run(["createdb", *pg, name], check=True, env=quiet)
 
 
 def start(command: list[str], env: dict[str, str], log: Path, pin: bool) -> Server:

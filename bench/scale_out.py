@@ -65,7 +65,7 @@ from fleet import (
     user_id,
     users_jsonl,
 )
-from measure import free_port, pct
+from measure import free_port, pct, recreate_database
 from pydantic import SecretStr
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -85,7 +85,6 @@ LOCALSTACK_SCRIPT = ROOT / "scripts" / "localstack.sh"
 #: the CPU that rendering needs (2 cores are shared by the service, the databases and this client).
 POLL_SECONDS = 0.5
 #: Databases this benchmark must never drop.
-PROTECTED_DATABASES = frozenset({"postgres", "test", "template0", "template1"})
 LOCALSTACK_KEY = "test"  # LocalStack's well-known credentials (never a real secret)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -248,15 +247,6 @@ class Services:
 
 
 # -- infrastructure --------------------------------------------------------------------------------
-def recreate_database(name: str) -> None:
-    if name in PROTECTED_DATABASES:
-        raise SystemExit(f"refusing to drop the database {name!r}")
-    pg = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
-    quiet = os.environ | {"PGOPTIONS": "-c client_min_messages=warning"}
-    subprocess.run(["dropdb", *pg, "--if-exists", "--force", name], check=True, env=quiet)
-    subprocess.run(["createdb", *pg, name], check=True, env=quiet)
-
-
 def s3_healthy(endpoint: str) -> bool:
     try:
         services = httpx.get(f"{endpoint}/_localstack/health", timeout=2).json()["services"]
@@ -830,7 +820,7 @@ def bucket(endpoint: str, region: str) -> Iterator[tuple[S3Client, str]]:
 def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> int:
     database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
     step(f"recreating the database {args.database}")
-    recreate_database(args.database)
+    recreate_database(f"postgresql://postgres@127.0.0.1:5432/{args.database}")
     key_file = workdir / "signing-key.pem"
     write_signing_key(key_file)
     with localstack(args.s3_endpoint), bucket(args.s3_endpoint, args.s3_region) as (s3, name):
