@@ -8,17 +8,17 @@ STAMP  := $(VENV)/.installed
 # still runs in one process.
 PYTEST := $(BIN)/pytest -n auto --maxprocesses=4
 
-.PHONY: run test lint typecheck check test-postgres bench gallery docs clean
+.PHONY: run test lint typecheck check test-postgres bench gallery docs clean attack chaos fuzz
 
-run: $(STAMP)  ## Start the API and worker on the embedded default, with demo data.
-	$(BIN)/sqr-reports serve --demo
+run: $(STAMP)  ## Start the API and worker on the embedded default, with demo data (PORT=8001: another port).
+	$(BIN)/sqr-reports serve --demo $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)  ## Run the test suite (SQLite; set SQR_REPORTS_TEST_DATABASE_URL for PostgreSQL).
 	$(PYTEST)
 
 lint: $(STAMP)  ## ruff, and the import layers of docs/architecture.md (import-linter).
-	$(BIN)/ruff check src tests bench scripts clients
-	$(BIN)/ruff format --check src tests bench scripts clients
+	$(BIN)/ruff check src tests bench scripts clients proofs
+	$(BIN)/ruff format --check src tests bench scripts clients proofs
 	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
@@ -36,6 +36,19 @@ bench: $(STAMP)  ## Benchmarks: end to end, rendering (Typst, WeasyPrint, Chromi
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/prefer_wait.py
+
+attack: $(STAMP)  ## The attack suite against a live server, on SQLite, then on PostgreSQL (proofs/attack).
+	$(BIN)/pytest -p no:cacheprovider proofs/attack
+	SQR_REPORTS_ATTACK_DATABASE_URL=$${SQR_REPORTS_ATTACK_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/attack} $(BIN)/pytest -p no:cacheprovider proofs/attack
+
+chaos: $(STAMP)  ## Chaos: 300 jobs on PostgreSQL and S3 through worker kills, a freeze and outages; then every job's history is checked (bench/chaos.py).
+	$(BIN)/python bench/chaos.py
+
+# CI runs the suite's defaults on SQLite (30 per operation and mode, 30 scenarios of 8 steps).
+FUZZ_BUDGET := SQR_REPORTS_FUZZ_EXAMPLES=200 SQR_REPORTS_FUZZ_SCENARIOS=200 SQR_REPORTS_FUZZ_STEPS=10
+fuzz: $(STAMP)  ## Fuzz: Schemathesis over every operation and linked sequences, as two orgs with real tokens, on SQLite, then on PostgreSQL (proofs/fuzz).
+	$(FUZZ_BUDGET) $(BIN)/pytest -p no:cacheprovider proofs/fuzz
+	SQR_REPORTS_FUZZ_DATABASE_URL=$${SQR_REPORTS_FUZZ_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/fuzz} $(FUZZ_BUDGET) $(BIN)/pytest -p no:cacheprovider proofs/fuzz
 
 docs: $(STAMP)  ## Regenerate docs/verdict.md from the decision table in code.
 	$(BIN)/python -m sqr_reports.reports.decision_doc > docs/verdict.md

@@ -9,12 +9,15 @@ headless Chromium (Debian's: `apt-get install chromium`) and checks that
 * the console shows no Content-Security-Policy violation but the known one (Redoc's sidebar
   footer tries Redocly's logo from their CDN: the policy blocks it, which is the point);
 
-and takes a screenshot of each page into --out (look at them). Run from the repository root:
+and takes a screenshot of each page into --out (look at them). Then, driven by Playwright in the
+same Chromium behind the same recorder, /docs's Authorize button gets a token from the service
+with the demo client (the OAuth2 client-credentials flow the OpenAPI document declares), and
+"Try it out" on the create operation, authorized so, answers 202. Run from the repository root:
 
     .venv/bin/python scripts/check_docs_pages.py [--out /tmp/docs-pages]
 
-Exit status 0: both pages rendered with no outside request. tests/test_api_docs.py runs it
-where /usr/bin/chromium exists.
+Exit status 0: both pages rendered, the page authorized and created a job, with no outside
+request. tests/test_api_docs.py runs it where /usr/bin/chromium exists.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -89,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="check-docs-") as scratch,
         _Recorder() as outside,
-        _Server(Path(scratch)) as base,
+        _Server(Path(scratch)) as server,
     ):
+        base = server.base
         spec = json.loads(_get(base + "/openapi.json"))
         summaries = [
             operation["summary"] for path in spec["paths"].values() for operation in path.values()
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         chromium_own: dict[str, int] = {}
         for page in PAGES:
             problems += _check(args.chromium, base, page, summaries, outside, args.out)
+        problems += _authorize_and_create(args.chromium, server, outside.port, args.out)
         for line in outside.requests:
             host = _host(line)
             if host in CHROMIUM_OWN:
@@ -110,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Chromium's own background calls, refused by the recorder: {calls}")
     for problem in problems:
         print(f"FAIL {problem}")
-    print("ok: both pages rendered, nothing requested from elsewhere" if not problems else "")
+    print("ok: both pages rendered, /docs authorized and created a job, nothing requested from "
+          "elsewhere" if not problems else "")  # fmt: skip
     return 1 if problems else 0
 
 
@@ -138,6 +147,72 @@ def _check(
         f"{len(console)} console message(s); screenshot {shot}"
     )
     return problems
+
+
+#: The create operation's block in Swagger UI.
+CREATE_OPERATION = '.opblock-post:has(.opblock-summary-path[data-path="/v1/document/api"])'
+
+
+def _authorize_and_create(chromium: Path, server: _Server, proxy_port: int, out: Path) -> list[str]:
+    """Authorize on /docs with the demo client's id and secret, then create a job from the page.
+
+    Swagger UI asks the document's `tokenUrl` for a token (HTTP Basic client authentication,
+    `grant_type=client_credentials`), and sends it as a bearer token on "Try it out".
+    """
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=[flag for flag in FLAGS if flag.startswith(("--disable-", "--no-"))],
+            # Playwright sends loopback through the proxy too unless told: the service is there.
+            proxy={"server": f"http://127.0.0.1:{proxy_port}", "bypass": "127.0.0.1"},
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        token_answers: list[int] = []
+        page.on(
+            "response",
+            lambda r: token_answers.append(r.status) if r.url.endswith("/oauth2/token") else None,
+        )
+        try:
+            status = _create_through_the_page(page, server.base + "/docs", server.demo)
+        finally:
+            page.screenshot(path=str(out / "docs-authorized.png"), full_page=False)
+            browser.close()
+    if token_answers != [200]:
+        problems.append(f"/docs: Authorize's token requests answered {token_answers}")
+    if status != "202":
+        problems.append(f"/docs: Try it out on create answered {status!r}, not 202")
+    problems += [f"/docs: console: {message}" for message in console if "Refused" in message]
+    print(
+        f"/docs: authorized with the demo client (token {token_answers}), create answered {status}"
+    )
+    return problems
+
+
+def _create_through_the_page(page: Page, url: str, demo: dict[str, Any]) -> str:
+    """The status "Try it out" on the create operation shows, once authorized on the page."""
+    page.goto(url)
+    page.locator(".scheme-container button.authorize").click()
+    # The dialog lists each scheme: OAuth2's (its flow named), and the token endpoint's Basic.
+    modal = page.locator(".modal-ux")
+    oauth2 = modal.locator(".auth-container", has_text="clientCredentials")
+    oauth2.locator("[data-name=clientId]").fill(demo["client_id"])
+    oauth2.locator("[data-name=clientSecret]").fill(demo["client_secret"])
+    oauth2.locator("button.authorize").click()
+    oauth2.locator("button", has_text="Logout").wait_for()  # shown once authorized
+    modal.locator("button.close-modal").click()
+    operation = page.locator(CREATE_OPERATION)
+    operation.locator(".opblock-summary").first.click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("textarea.body-param__text").fill(
+        json.dumps({"userId": demo["users"][0]["id"]})
+    )
+    operation.locator("button.execute").click()
+    answer = operation.locator(".live-responses-table tr.response .response-col_status").first
+    answer.wait_for()
+    return answer.inner_text().strip()
 
 
 def _chromium(chromium: Path, proxy_port: int, *args: str) -> tuple[str, str]:
@@ -193,18 +268,25 @@ class _RecordRequest(socketserver.StreamRequestHandler):
 
 
 class _Server:
-    """`sqr-reports serve` on a free port, on a data directory of its own."""
+    """`sqr-reports serve` on a free port, on a data directory of its own with the demo data
+    (`demo`: the demo client's id and secret, and the demo users)."""
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
+        self.base = ""
+        self.demo: dict[str, Any] = {}
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> _Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
         env["SQR_REPORTS_DATA_DIR"] = str(self.scratch / "data")
         command = Path(sys.executable).parent / "sqr-reports"
+        seeded = subprocess.run(  # noqa: S603 (our arguments only)
+            [str(command), "demo", "--json"], env=env, capture_output=True, text=True, check=True
+        )
+        self.demo = json.loads(seeded.stdout)
         self.log = (self.scratch / "serve.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603 (our arguments only)
             [str(command), "serve", "--port", str(port)],
@@ -212,12 +294,12 @@ class _Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        base = f"http://127.0.0.1:{port}"
+        self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                _get(base + "/healthz")
-                return base
+                _get(self.base + "/healthz")
+                return self
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__()

@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from sqr_reports.app import create_app
 from sqr_reports.auth import service as auth
-from sqr_reports.auth.keys import KeyRing
+from sqr_reports.auth.key_directory import KeyDirectory
 from sqr_reports.cli import main
 from sqr_reports.config import AuthSettings, Settings, WorkerSettings
 from sqr_reports.container import Container, build_container, build_renderer
 from sqr_reports.db.engine import create_engine
 from sqr_reports.db.metadata import metadata
 from sqr_reports.db.migrate import upgrade
+from sqr_reports.metrics import exposition
 from sqr_reports.orgs.service import create_org
 from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering import Renderer
@@ -50,6 +51,15 @@ def _this_workers_database(url: str) -> str:
 
 CONFIGURED_POSTGRES_URL = os.environ.get("SQR_REPORTS_TEST_DATABASE_URL", "")
 POSTGRES_URL = _this_workers_database(CONFIGURED_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def metrics_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Metrics recorded as in production (prometheus-client's multiprocess mode), in a directory
+    of this test process's own: under pytest-xdist, workers never add up each other's."""
+    directory = tmp_path_factory.mktemp("metrics")
+    exposition.use_directory(directory)
+    return directory
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +104,7 @@ async def seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What every test's data directory starts from, made once per session: an RS256 key (2048-bit
     generation is the slowest part of a container) and, on SQLite, a migrated database."""
     directory = tmp_path_factory.mktemp("seed")
-    KeyRing.load_or_generate(directory / "data" / "keys")
+    KeyDirectory(directory / "data" / "keys").load_or_generate()
     if not POSTGRES_URL:
         engine = create_engine(f"sqlite+aiosqlite:///{directory / 'test.db'}")
         await upgrade(engine)

@@ -138,3 +138,21 @@ async def test_a_head_arriving_a_kilobyte_at_a_time_is_cut_off_past_the_limit(po
     assert b"connection: close" in raw.partition(b"\r\n\r\n")[0].lower()
     envelope = _envelope(raw.partition(b"\r\n\r\n")[2])
     assert (envelope["method"], envelope["path"]) == ("GET", "/v1/document/api/x")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        f"GET /x HTTP/1.1\r\nX-Long: {'a' * (MAX_HEADER_BYTES + 1)}\r\n\r\n".encode(),
+    ],
+)
+async def test_what_the_parser_refuses_has_a_request_id_too(
+    port: int, request_bytes: bytes
+) -> None:
+    """An answer the app never saw still has an id, in its header and its envelope alike."""
+    status, headers, body = await _exchange(port, request_bytes)
+
+    assert status.split()[1] in ("400", "431")
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    assert _envelope(body)["requestId"] == headers["x-request-id"]

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sqr_reports.auth.key_directory import KeyDirectory
 from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.tokens import InvalidToken, TokenCodec
 from sqr_reports.container import Container
@@ -65,8 +66,8 @@ def test_rotated_out_key_still_verifies_its_tokens_until_they_expire(tmp_path: P
 
 
 def test_generated_key_is_kept_private_and_reused(tmp_path: Path) -> None:
-    first = KeyRing.load_or_generate(tmp_path / "keys")
-    second = KeyRing.load_or_generate(tmp_path / "keys")
+    first = KeyDirectory(tmp_path / "keys").load_or_generate()
+    second = KeyDirectory(tmp_path / "keys").load_or_generate()
 
     [pem] = list((tmp_path / "keys").glob("*.pem"))
     assert pem.stat().st_mode & 0o777 == 0o600

@@ -111,6 +111,24 @@ async def test_unknown_routes_and_methods_use_the_envelope(http: httpx.AsyncClie
     assert_envelope(await http.delete(JOBS), 405, "METHOD_NOT_ALLOWED")
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        (JOBS, "GET, POST"),
+        (f"{JOBS}/3fa85f64-5717-4562-b3fc-2c963f66afa6", "DELETE, GET"),
+        ("/v1/webhook", "DELETE, GET, PUT"),
+    ],
+)
+async def test_a_wrong_method_is_told_every_method_of_the_path(
+    http: httpx.AsyncClient, path: str, allowed: str
+) -> None:
+    """RFC 9110 §15.5.6: `Allow` lists what the resource supports, not the first route's."""
+    response = await http.request("PATCH", path)
+
+    assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == allowed
+
+
 async def test_unexpected_errors_are_500_without_internals(
     container: Container, token_a: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,8 +207,9 @@ async def test_openapi_documents_the_envelope_not_fastapis_422(http: httpx.Async
     assert job["responses"]["404"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorEnvelope"
     }
-    assert job["security"] == [{"bearer": []}]
-    assert spec["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"
+    assert job["security"] == [{"oauth2": ["read:reports"]}]
+    flow = spec["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth2/token"
 
 
 async def test_openapi_lists_every_status_and_error_code(http: httpx.AsyncClient) -> None:

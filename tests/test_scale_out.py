@@ -309,3 +309,16 @@ async def test_a_replica_with_a_skewed_clock_advises_and_dates_by_the_database_c
     assert metadata is not None
     assert metadata.creation_date is not None
     assert abs(metadata.creation_date - created) < timedelta(seconds=60)
+
+
+@postgres_only
+async def test_a_session_frozen_inside_a_transaction_cannot_hold_its_locks_for_ever(
+    container: Container,
+) -> None:
+    """A worker frozen mid-transaction would keep its claimed rows locked, out of reaping's
+    reach (it skips locked rows): PostgreSQL ends such a session and its locks with it."""
+    async with container.engine.connect() as connection:
+        shown = (
+            await connection.execute(text("SHOW idle_in_transaction_session_timeout"))
+        ).scalar()
+    assert shown == "1min"

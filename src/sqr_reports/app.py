@@ -8,15 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from sqr_reports import __version__, http_errors
 from sqr_reports.apidocs.router import router as apidocs_router
+from sqr_reports.apidocs.router import serve_complete_document
 from sqr_reports.auth.router import router as auth_router
 from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
 from sqr_reports.health.router import router as health_router
 from sqr_reports.http_limits import MAX_HEADER_BYTES, BodyLimit, HeaderLimit
+from sqr_reports.http_telemetry import RequestTelemetry
+from sqr_reports.lifecycle.router import router as lifecycle_router
+from sqr_reports.metrics.router import router as metrics_router
 from sqr_reports.reports.router import router as reports_router
 from sqr_reports.storage.local import DOWNLOAD_PATH
 from sqr_reports.storage.router import router as downloads_router
@@ -36,6 +41,14 @@ connected to your organisation:
 
 All endpoints require a Bearer token from the OAuth Token API (`POST /oauth2/token`).
 """
+
+
+class _App(FastAPI):
+    """FastAPI with request ids and HTTP metrics outermost, around Starlette's error handling
+    too, so that even a 500 carries its X-Request-ID and is counted (`http_telemetry`)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestTelemetry(super().build_middleware_stack())
 
 
 def create_app(
@@ -86,7 +99,7 @@ def create_app(
             if owned:
                 await active.close()
 
-    app = FastAPI(
+    app = _App(
         title="SQR PDF Report API",
         version=__version__,
         description=DESCRIPTION,
@@ -103,10 +116,14 @@ def create_app(
     app.add_middleware(HeaderLimit, max_bytes=MAX_HEADER_BYTES)
     app.include_router(auth_router)
     app.include_router(reports_router)
+    app.include_router(lifecycle_router)
     app.include_router(webhooks_router)
     app.include_router(downloads_router)
     app.include_router(health_router)
     app.include_router(apidocs_router)
+    if settings.metrics.enabled:
+        app.include_router(metrics_router)
+    serve_complete_document(app, server_url=settings.public_url or "/")
     return app
 
 

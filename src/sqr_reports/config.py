@@ -157,6 +157,41 @@ class WebhookSettings(BaseModel):
     max_url_length: int = Field(default=2048, ge=32, le=2048)
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (ADR 0021): nothing about a person is kept for ever."""
+
+    #: Days a report (its PDF and its job's personal fields) is kept after the job completed or
+    #: failed, for every org without a period of its own (`sqr-reports org retention`); then
+    #: the workers delete it and keep a tombstone.
+    report_days: int = Field(default=30, ge=1, le=3650)
+    #: Days an audit record is kept; older ones are pruned and the chain stays verifiable.
+    audit_days: int = Field(default=730, ge=1, le=36500)
+
+
+class LogSettings(BaseModel):
+    #: "json": one JSON object per line; "console": one readable line; "auto": console when
+    #: stderr is a terminal, JSON otherwise (containers, files, journald).
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (ADR 0018)."""
+
+    #: Serve GET /metrics on the API's port (`serve` and `api`).
+    enabled: bool = True
+    #: When set, /metrics answers only `Authorization: Bearer <this token>`. Leave it empty only
+    #: where the API's port cannot be reached from outside or the proxy blocks /metrics.
+    bearer_token: SecretStr | None = None
+    #: Where the processes of one command add up their metrics (prometheus-client's multiprocess
+    #: mode): a local directory; empty means `<data_dir>/metrics`.
+    directory: Path | None = None
+    #: Port on which `sqr-reports worker` serves its metrics (it has no other HTTP server);
+    #: 0: none.
+    worker_port: int = Field(default=0, ge=0, le=65535)
+    #: Address the worker's metrics port listens on; 0.0.0.0 only on a private network.
+    worker_host: str = "127.0.0.1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SQR_REPORTS_",
@@ -172,6 +207,8 @@ class Settings(BaseSettings):
     #: Public base URL used in local download links; empty means "the URL the request came in on".
     public_url: str = ""
     log_level: str = "INFO"
+    log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -181,6 +218,7 @@ class Settings(BaseSettings):
     #: The verdict policy of every org that has none of its own.
     verdict: VerdictPolicy = Field(default_factory=VerdictPolicy)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -189,3 +227,6 @@ class Settings(BaseSettings):
 
     def resolved_blob_dir(self) -> Path:
         return self.storage.local_dir or self.data_dir / "blobs"
+
+    def resolved_metrics_dir(self) -> Path:
+        return self.metrics.directory or self.data_dir / "metrics"

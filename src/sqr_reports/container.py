@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from sqr_reports.auth.credentials import SecretHasher
+from sqr_reports.auth.key_directory import KeyDirectory
 from sqr_reports.auth.keys import KeyRing
 from sqr_reports.auth.throttle import FailureThrottle
 from sqr_reports.auth.token_cache import VerifiedTokenCache
@@ -17,9 +19,13 @@ from sqr_reports.config import Settings
 from sqr_reports.db.clock import DatabaseClock, ProcessClock, SessionClock
 from sqr_reports.db.engine import Engines, create_engines, is_sqlite
 from sqr_reports.db.reads import StatementReads
-from sqr_reports.queue import settlement
+from sqr_reports.keyfiles import make_private_dir
+from sqr_reports.lifecycle.service import Retention
+from sqr_reports.lifecycle.work import PurgeWork
+from sqr_reports.queue import settlement, telemetry
 from sqr_reports.queue.settlement import Settlements
 from sqr_reports.queue.store import SqlQueue
+from sqr_reports.queue.table import Queued
 from sqr_reports.queue.wakeup import NotifyListener, Wakeup, notify_on_commit
 from sqr_reports.queue.work import Work
 from sqr_reports.queue.worker import Worker
@@ -33,6 +39,10 @@ from sqr_reports.storage.local import LocalBlobStore, load_or_create_signing_key
 from sqr_reports.storage.s3 import S3BlobStore
 from sqr_reports.webhooks.sender import WebhookSender
 from sqr_reports.webhooks.work import DeliveryWork, Outbox
+
+#: Every kind of durable work, by class: their names and tables, for the queue's log lines
+#: (`queue.telemetry`) and gauges (`GET /metrics`).
+KINDS = (ReportWork, PurgeWork, DeliveryWork)
 
 
 @dataclass
@@ -61,17 +71,24 @@ class Container:
     policy: JobPolicy
     #: Failed client authentications at the token endpoint, counted in this process.
     throttle: FailureThrottle
+    #: How long reports are kept, and when a deleted rendering job's store is cleaned.
+    retention: Retention
     workers: list[Worker] = field(default_factory=list)
     #: One HTTP client per process for webhook deliveries, made with the first worker: building
     #: one (its TLS context) costs about 30 ms that API-only processes and commands need not pay.
     webhook_sender: WebhookSender | None = None
 
     @property
+    def queue_tables(self) -> dict[str, type[Queued]]:
+        """Each kind of durable work's queue table, by the kind's name."""
+        return {kind.name: kind.table for kind in KINDS}
+
+    @property
     def embedded_database(self) -> bool:
         return is_sqlite(self.settings.resolved_database_url())
 
     def new_worker(self) -> Worker:
-        """A worker for every kind of durable work: report jobs and webhook deliveries."""
+        """A worker for every kind of durable work: report jobs, purges, webhook deliveries."""
         settings = self.settings.worker
         works: list[Work] = [
             ReportWork(
@@ -80,7 +97,9 @@ class Container:
                 renderer=self.renderer,
                 store=self.store,
                 events=Outbox(self.settings.webhooks),
+                expiries=self.retention,
             ),
+            self.new_purge_work(),
             DeliveryWork(
                 settings=self.settings.webhooks,
                 read_sessions=self.read_sessions,
@@ -97,6 +116,17 @@ class Container:
         )
         self.workers.append(worker)
         return worker
+
+    def new_purge_work(self) -> PurgeWork:
+        """Deleting deleted reports' PDFs, and the retention sweep (ADR 0021)."""
+        return PurgeWork(
+            settings=self.settings.worker,
+            read_sessions=self.read_sessions,
+            store=self.store,
+            clock=self.db_clock,
+            retention=self.retention,
+            audit_days=self.settings.retention.audit_days,
+        )
 
     def _webhook_sender(self) -> WebhookSender:
         if self.webhook_sender is None:
@@ -137,7 +167,7 @@ class Container:
 def build_container(
     settings: Settings, clock: Clock | None = None, renderer: Renderer | None = None
 ) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     database_url = settings.resolved_database_url()
     engines = create_engines(database_url)
 
@@ -154,12 +184,13 @@ def build_container(
     notify_on_commit(AppSession, wakeup)
     settlements = Settlements()
     settlement.notify_on_commit(AppSession, settlements)
+    telemetry.log_created_on_commit(AppSession, KINDS)
 
     auth = settings.auth
     keys = (
         KeyRing.from_pem_files(auth.private_key_files)
         if auth.private_key_files
-        else KeyRing.load_or_generate(settings.data_dir / "keys")
+        else KeyDirectory(settings.data_dir / "keys").load_or_generate()
     )
     codec = TokenCodec(
         keys,
@@ -204,6 +235,12 @@ def build_container(
             max_attempts=settings.worker.max_attempts,
             rate_limit=settings.rate_limit,
             verdict_default=settings.verdict,
+        ),
+        retention=Retention(
+            report_days=settings.retention.report_days,
+            in_flight_grace=timedelta(
+                seconds=settings.worker.lease_seconds + settings.render.timeout_seconds
+            ),
         ),
         throttle=FailureThrottle(
             clock or SystemClock(),

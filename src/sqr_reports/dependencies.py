@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -11,7 +11,9 @@ from fastapi.security import OAuth2
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from sqr_reports import correlation
 from sqr_reports.apidocs.document import OAUTH2, TOKEN_URL
+from sqr_reports.audit.service import Origin
 from sqr_reports.auth import scopes
 from sqr_reports.auth.credentials import SecretHasher
 from sqr_reports.auth.keys import KeyRing
@@ -19,11 +21,13 @@ from sqr_reports.auth.service import Principal, authorize, verified_claims
 from sqr_reports.auth.throttle import FailureThrottle, source_address
 from sqr_reports.auth.tokens import TokenClaims, TokenCodec
 from sqr_reports.clock import Clock
-from sqr_reports.config import WebhookSettings
+from sqr_reports.config import MetricsSettings, WebhookSettings
 from sqr_reports.container import Container
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.db.reads import StatementReads
 from sqr_reports.errors import Unauthenticated, UnsupportedMediaType, ValidationFailed
+from sqr_reports.lifecycle.service import Retention
+from sqr_reports.queue.table import Queued
 from sqr_reports.reports.service import JobPolicy
 from sqr_reports.reports.waiting import Waiting
 from sqr_reports.storage import BlobStore
@@ -78,6 +82,16 @@ async def get_source_address(request: Request) -> str:
     return source_address(peer, request.headers.get("X-Forwarded-For"), trusted)
 
 
+async def get_origin(request: Request) -> Origin:
+    """Where the request came from, as the audit trail records it: the client's address (as
+    `get_source_address` finds it) and the request's id."""
+    return Origin(source=await get_source_address(request), request_id=correlation.request_id())
+
+
+async def get_retention(request: Request) -> Retention:
+    return _container(request).retention
+
+
 async def get_waiting(request: Request) -> Waiting:
     """Called by the routes that honour `Prefer: wait`, only when asked: a dependency costs
     every status poll, and a poll hardly ever waits."""
@@ -90,6 +104,14 @@ async def get_reader_engine(request: Request) -> AsyncEngine:
 
 async def get_webhook_settings(request: Request) -> WebhookSettings:
     return _container(request).settings.webhooks
+
+
+async def get_metrics_settings(request: Request) -> MetricsSettings:
+    return _container(request).settings.metrics
+
+
+async def get_queue_tables(request: Request) -> Mapping[str, type[Queued]]:
+    return _container(request).queue_tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +139,13 @@ HasherDep = Annotated[SecretHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 ThrottleDep = Annotated[FailureThrottle, Depends(get_throttle)]
 SourceAddressDep = Annotated[str, Depends(get_source_address)]
+OriginDep = Annotated[Origin, Depends(get_origin)]
+RetentionDep = Annotated[Retention, Depends(get_retention)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
 WebhookSettingsDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
 DownloadLinksDep = Annotated[DownloadLinks, Depends(get_download_links)]
+MetricsSettingsDep = Annotated[MetricsSettings, Depends(get_metrics_settings)]
+QueueTablesDep = Annotated[Mapping[str, type[Queued]], Depends(get_queue_tables)]
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -142,6 +168,13 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For safe methods that still write: minting a download URL, and a download, append to
+    the audit trail (on SQLite this takes the write lock, in turn with other writers)."""
+    async with _container(request).sessions() as session:
+        yield session
+
+
 async def get_statement_reads(request: Request) -> StatementReads:
     """For routes whose read is one statement: no session, no transaction (`db.reads`)."""
     return _container(request).statement_reads
@@ -149,6 +182,7 @@ async def get_statement_reads(request: Request) -> StatementReads:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session)]
 StatementReadsDep = Annotated[StatementReads, Depends(get_statement_reads)]
 
 
@@ -175,7 +209,9 @@ class BearerClaims(OAuth2):
     """
 
     async def __call__(self, request: Request) -> TokenClaims:  # type: ignore[override]
-        return verified_claims(_container(request).tokens, bearer_token(request))
+        claims = verified_claims(_container(request).tokens, bearer_token(request))
+        correlation.annotate(org_id=claims.org_id)  # the request's later log lines name it
+        return claims
 
 
 bearer_claims = BearerClaims(

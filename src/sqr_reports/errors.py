@@ -143,6 +143,29 @@ class NotFound(AppError):
     default_message = "Not found"
 
 
+class Conflict(AppError):
+    """The thing exists already, or is in a state that refuses the change."""
+
+    status = HTTPStatus.CONFLICT
+    default_message = "Conflict"
+
+
+class Gone(AppError):
+    """The thing existed and was removed for good. `word` says why (`REPORT_DELETED`,
+    `REPORT_EXPIRED`): it is the envelope's `error`, so a client can tell the two apart."""
+
+    status = HTTPStatus.GONE
+    default_message = "Gone"
+
+    def __init__(self, word: str, message: str | None = None):
+        super().__init__(message)
+        self.word = word
+
+    @property
+    def error(self) -> str:
+        return self.word
+
+
 class Unprocessable(AppError):
     status = HTTPStatus(422)
     default_message = "Unprocessable entity"

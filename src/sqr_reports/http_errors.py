@@ -18,8 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-from sqr_reports.clock import isoformat_ms
+from sqr_reports import correlation
+from sqr_reports.clock import Timestamp, isoformat_ms
 from sqr_reports.errors import (
     AppError,
     OAuthError,
@@ -27,6 +30,7 @@ from sqr_reports.errors import (
     ValidationFailed,
     error_word,
 )
+from sqr_reports.metrics.instruments import instruments
 
 log = logging.getLogger(__name__)
 #: A body with thousands of bad fields gets a short answer: the first failures and a count.
@@ -36,7 +40,7 @@ MAX_HINT_LENGTH = 300
 
 
 def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -> dict[str, Any]:
-    return {
+    body = {
         "code": status.value,
         "error": error_word(status),
         "message": message,
@@ -45,6 +49,10 @@ def envelope(request: Request, status: HTTPStatus, message: str, **extra: Any) -
         "method": request.method,
         **extra,
     }
+    # The X-Request-ID of the answer (`http_telemetry`), which the client can quote to support.
+    if (request_id := correlation.request_id()) is not None:
+        body["requestId"] = request_id
+    return body
 
 
 class FieldErrorView(BaseModel):
@@ -59,7 +67,7 @@ class ErrorEnvelope(BaseModel):
     code: int = Field(examples=[404])
     error: str = Field(examples=["NOT_FOUND"])
     message: str = Field(examples=["Report job not found"])
-    timestamp: str = Field(examples=["2025-07-11T06:51:25.202Z"])
+    timestamp: Timestamp
     path: str = Field(examples=["/v1/document/api/3fa85f64-5717-4562-b3fc-2c963f66afa6"])
     method: str = Field(examples=["GET"])
     errors: list[FieldErrorView] | None = Field(
@@ -69,16 +77,25 @@ class ErrorEnvelope(BaseModel):
     errorCount: int | None = Field(  # noqa: N815 (the API's JSON is camelCase)
         default=None, description="How many validation failures there were in all"
     )
+    requestId: str | None = Field(  # noqa: N815
+        default=None, description="The request's id, as its `X-Request-ID` response header says"
+    )
 
 
-def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for errors, each with the envelope's schema.
+def error_responses(
+    described: dict[int, str], headers: dict[int, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for errors, each with the envelope's schema, and with
+    `headers` (OpenAPI header objects by name) for the statuses that carry their own.
 
     The `default` entry (any other error: the envelope too) also tells FastAPI not to document
-    its own 422 `HTTPValidationError`: invalid input is a 400 in the envelope here.
+    its own 422 `HTTPValidationError`: invalid input is a 400 in the envelope here. Headers that
+    every error of a status carries are added to the whole document (`apidocs.document`).
     """
     documented: dict[int | str, dict[str, Any]] = {
-        code: {"description": text, "model": ErrorEnvelope} for code, text in described.items()
+        code: {"description": text, "model": ErrorEnvelope}
+        | ({"headers": headers[code]} if headers and code in headers else {})
+        for code, text in described.items()
     }
     documented["default"] = {"description": "Any other error", "model": ErrorEnvelope}
     return documented
@@ -98,10 +115,12 @@ def _public_path(request: Request) -> str:
 async def app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if isinstance(exc, OAuthError):
+        instruments().token_requests.labels(_token_outcome(exc)).inc()
         body: dict[str, Any] = {"error": exc.oauth_error, "error_description": exc.message}
         headers = {**exc.headers, "Cache-Control": "no-store"}
         return JSONResponse(body, status_code=exc.status, headers=headers)
-    extra: dict[str, Any] = {}
+    # The error's own word: the status's, unless it says more (410 REPORT_DELETED).
+    extra: dict[str, Any] = {"error": exc.error}
     if isinstance(exc, ValidationFailed):
         extra["errors"] = [
             {"field": e.field[:MAX_FIELD_LENGTH], "code": e.code, "hint": e.hint[:MAX_HINT_LENGTH]}
@@ -115,6 +134,21 @@ async def app_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: The RFC 6749 §5.2 words a refused token request is counted under (a bounded label set).
+_TOKEN_REFUSALS = frozenset(
+    {"invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope"}
+)
+
+
+def _token_outcome(exc: OAuthError) -> str:
+    """How `sqr_reports_token_requests_total` counts a refused token request."""
+    if exc.status == HTTPStatus.TOO_MANY_REQUESTS:
+        return "throttled"
+    if exc.status == HTTPStatus.SERVICE_UNAVAILABLE:
+        return "unavailable"
+    return exc.oauth_error if exc.oauth_error in _TOKEN_REFUSALS else "other"
+
+
 async def request_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     failure = ValidationFailed.from_pydantic(exc.errors())
@@ -126,7 +160,27 @@ async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = HTTPStatus(exc.status_code)
     message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, status.phrase)
-    return JSONResponse(envelope(request, status, message), status_code=status, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = _allowed_methods(request)
+    return JSONResponse(envelope(request, status, message), status_code=status, headers=headers)
+
+
+#: The methods `Allow` may name, in the order it names them.
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path is served for (RFC 9110 §15.5.6). Starlette's 405 names only the
+    methods of the first route whose path matched, and FastAPI makes a route per method: a
+    wrong method on `/v1/document/api` was told `Allow: POST` alone, never GET."""
+    routes: list[BaseRoute] = request.app.router.routes
+    return ", ".join(method for method in _METHODS if _serves(routes, request.scope, method))
+
+
+def _serves(routes: list[BaseRoute], scope: Scope, method: str) -> bool:
+    as_method = {**scope, "method": method}
+    return any(route.matches(as_method)[0] == Match.FULL for route in routes)
 
 
 #: What a database or network outage looks like from here: answered 503, never 500 (or 202).

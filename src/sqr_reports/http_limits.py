@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from http import HTTPStatus
 
@@ -12,9 +13,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from sqr_reports import correlation
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.errors import HeadersTooLarge, PayloadTooLarge, error_word
 from sqr_reports.http_errors import app_error
+from sqr_reports.http_telemetry import METHODS
+from sqr_reports.metrics.instruments import instruments
+
+log = logging.getLogger(__name__)
 
 
 class HeaderLimit:
@@ -71,6 +77,27 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _refusal(status: HTTPStatus, method: str, path: str, request_id: str) -> bytes:
+    message = (
+        "The request headers are too large"
+        if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+        else "Invalid HTTP request"
+    )
+    return json.dumps(
+        {
+            "code": status.value,
+            "error": error_word(status),
+            "message": message,
+            "timestamp": isoformat_ms(datetime.now(UTC)),
+            "path": path,
+            "method": method,
+            "requestId": request_id,
+        }
+    ).encode()
+
+
+#: The route label of what the HTTP parser refuses before the app sees it.
+UNPARSED = "unparsed"
 #: The most header bytes a request may send (request line and all fields). Our access tokens
 #: are about 1 KB; a 100 KB bearer token is not one of ours and gets a 431, by design.
 MAX_HEADER_BYTES = 32 * 1024
@@ -123,23 +150,15 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
         self.refuse(HTTPStatus.BAD_REQUEST)
 
     def refuse(self, status: HTTPStatus) -> None:
-        """Answer `status` in the envelope, before the app, and close the connection."""
+        """Answer `status` in the envelope, before the app, and close the connection.
+
+        With a request id of its own (a head that is incomplete or unparsable is no source of
+        one), in the header and the body as the app's answers have it, and logged and counted
+        like them, under the route `unparsed`.
+        """
         method, path = self.request_line()
-        message = (
-            "The request headers are too large"
-            if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-            else "Invalid HTTP request"
-        )
-        body = json.dumps(
-            {
-                "code": status.value,
-                "error": error_word(status),
-                "message": message,
-                "timestamp": isoformat_ms(datetime.now(UTC)),
-                "path": path,
-                "method": method,
-            }
-        ).encode()
+        request_id = correlation.new_request_id()
+        body = _refusal(status, method, path, request_id)
         head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
         head += [
             name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
@@ -147,10 +166,15 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
         head += [
             b"content-type: application/json\r\n",
             b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"x-request-id: " + request_id.encode() + b"\r\n",
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+        counted_method = method if method in METHODS else "other"
+        instruments().http_requests.labels(UNPARSED, counted_method, str(status.value)).inc()
+        log.info("request refused before the app: %d %s", status.value, status.phrase,
+                 extra={"request_id": request_id, "status": status.value})  # fmt: skip
 
     def request_line(self) -> tuple[str, str]:
         """The method and path of the request being refused, if its target has arrived (never

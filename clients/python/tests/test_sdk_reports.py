@@ -13,6 +13,7 @@ from sdk_doubles import RequestLog
 from sdk_live import Org, Service, open_client, unknown_user_id
 from sqr_reports_client import (
     Client,
+    Gone,
     IntegrityError,
     Job,
     JobErrorCode,
@@ -177,3 +178,19 @@ def test_wait_times_out_with_the_last_status_and_asks_the_service_to_hold(
     assert all(job.status == JobStatus.PENDING for job in seen)
     polls = log.sent("GET", f"/v1/document/api/{pending.job_id}")
     assert polls[0].headers["prefer"] == "wait=1"
+
+
+def test_delete_removes_the_report_and_a_second_delete_still_succeeds(service: Service) -> None:
+    org = service.new_org(scopes="write:reports read:reports download:reports delete:reports")
+    with open_client(service, org) as client:
+        assert org.user_id is not None
+        job = client.wait(client.create(org.user_id).job_id, raise_on_failure=True)
+        client.delete(job.job_id)
+        client.delete(job.job_id)  # the effect holds: a retried delete is not an error
+        with pytest.raises(Gone) as gone:
+            client.download_url(job.job_id)
+        after = client.get(job.job_id)
+
+    assert gone.value.error == "REPORT_DELETED"
+    assert after.status == JobStatus.COMPLETE
+    assert after.deleted_at is not None

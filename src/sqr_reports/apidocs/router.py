@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -21,6 +22,7 @@ from fastapi.openapi.docs import (
 from fastapi.responses import FileResponse, HTMLResponse
 
 from sqr_reports.apidocs.bundled import PACKAGES, REDOC, SWAGGER_UI, BundledPackage
+from sqr_reports.apidocs.document import complete
 from sqr_reports.errors import NotFound
 
 DOCS_PATH = "/docs"
@@ -90,6 +92,21 @@ async def asset(package: str, name: str) -> FileResponse:
         media_type=found.file(name).media_type,
         headers={"Cache-Control": ASSET_CACHE_CONTROL, "X-Content-Type-Options": "nosniff"},
     )
+
+
+def serve_complete_document(app: FastAPI, *, server_url: str) -> None:
+    """`/openapi.json` (and so the pages) as `document.complete` finishes FastAPI's document.
+
+    FastAPI builds its document once and keeps it; completing it is idempotent and costs a walk
+    over the operations, so it is done on every request rather than kept in a second copy.
+    """
+    built = app.openapi
+
+    def completed() -> dict[str, Any]:
+        return complete(built(), server_url=server_url)
+
+    # FastAPI's documented way to extend its document: replace the app's `openapi` method.
+    app.openapi = completed  # type: ignore[method-assign]
 
 
 def asset_url(root: str, package: BundledPackage, name: str) -> str:

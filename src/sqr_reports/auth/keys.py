@@ -1,28 +1,39 @@
 """RS256 signing keys: loaded once as key objects, published as a JWKS.
 
-Keys are parsed once at start-up (parsing a PEM on every signature cost 28 ms when measured).
-The first key signs; every key verifies, so a rotated-out key keeps its tokens valid until they
-expire. The embedded default generates a key into the data directory on first start.
+Keys are parsed once (parsing a PEM on every signature cost 28 ms when measured). The newest
+key that is due signs; every key verifies and is published, so a rotated-out key keeps its
+tokens valid until they expire, and a rotated-in key is published before it signs. A ring can
+follow a `KeySource` (the embedded data directory, `auth.key_directory`): it looks for changes
+at most once a second, so that `sqr-reports keys rotate` and `keys retire` reach running
+processes without a restart.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sqr_reports.keyfiles import write_private_file
+_log = logging.getLogger(__name__)
+#: How often a ring that follows a source looks for changes: a directory listing and a stat per
+#: key, a few microseconds, so the hot path barely notices it.
+REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     kid: str
     private_key: rsa.RSAPrivateKey
+    #: Unix seconds from which the key may sign; until then it is only published (0: always).
+    signs_from: float = 0.0
 
     @property
     def public_key(self) -> rsa.RSAPublicKey:
@@ -40,39 +51,76 @@ class SigningKey:
         }
 
 
+class KeySource(Protocol):
+    """Where a ring's keys live, when they may change while the process runs."""
+
+    def fingerprint(self) -> Hashable:
+        """Cheap to read; changes whenever `load` would answer differently."""
+
+    def load(self) -> list[SigningKey]:
+        """The keys, newest first."""
+
+
 class KeyRing:
-    def __init__(self, keys: list[SigningKey]):
+    def __init__(
+        self,
+        keys: list[SigningKey],
+        *,
+        source: KeySource | None = None,
+        now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         if not keys:
             raise ValueError("a key ring needs at least one key")
-        self._keys = keys
-        self._by_kid = {key.kid: key for key in keys}
+        self._now, self._monotonic, self._source = now, monotonic, source
+        self._use(keys, source.fingerprint() if source else None)
 
     @property
     def signing_key(self) -> SigningKey:
-        return self._keys[0]
+        """The newest key that is due; the oldest if none is (a clock set far back)."""
+        keys = self._current()
+        now = self._now()
+        return next((key for key in keys if key.signs_from <= now), keys[-1])
+
+    @property
+    def keys(self) -> list[SigningKey]:
+        return list(self._current())
 
     def verification_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        self._current()
         key = self._by_kid.get(kid)
         return key.public_key if key else None
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [key.jwk() for key in self._keys]}
+        return {"keys": [key.jwk() for key in self._current()]}
 
     @classmethod
     def from_pem_files(cls, paths: list[Path]) -> KeyRing:
-        return cls([_load_pem(path.read_bytes()) for path in paths])
+        """Keys from settings, in the order given: the first signs."""
+        return cls([load_pem(path.read_bytes()) for path in paths])
 
-    @classmethod
-    def load_or_generate(cls, directory: Path) -> KeyRing:
-        """The embedded default: `<data_dir>/keys/*.pem`, newest first; one is made if none."""
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = sorted(directory.glob("*.pem"), key=lambda p: p.stat().st_mtime, reverse=True)
-        if not paths:
-            paths = [_generate_pem(directory)]
-        return cls.from_pem_files(paths)
+    def _use(self, keys: list[SigningKey], fingerprint: Hashable) -> None:
+        self._keys, self._by_kid = keys, {key.kid: key for key in keys}
+        self._fingerprint, self._checked = fingerprint, self._monotonic()
+
+    def _current(self) -> list[SigningKey]:
+        """The keys, re-read from the source when it changed (looked at once a second)."""
+        source = self._source
+        if source is None or self._monotonic() - self._checked < REFRESH_SECONDS:
+            return self._keys
+        self._checked = self._monotonic()
+        try:
+            fingerprint = source.fingerprint()
+            if fingerprint != self._fingerprint:
+                keys = source.load()
+                if keys:
+                    self._use(keys, fingerprint)
+        except (OSError, ValueError) as exc:  # keep the keys we have; say why
+            _log.warning("signing keys not reloaded: %s", exc)
+        return self._keys
 
 
-def _load_pem(pem: bytes) -> SigningKey:
+def load_pem(pem: bytes, *, signs_from: float = 0.0) -> SigningKey:
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("signing keys must be RSA private keys")
@@ -80,19 +128,17 @@ def _load_pem(pem: bytes) -> SigningKey:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     kid = base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:12]).decode().rstrip("=")
-    return SigningKey(kid=kid, private_key=key)
+    return SigningKey(kid=kid, private_key=key, signs_from=signs_from)
 
 
-def _generate_pem(directory: Path) -> Path:
+def new_pem() -> bytes:
+    """A new 2048-bit RSA private key, PKCS#8 PEM."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path = directory / "signing-key-1.pem"
-    write_private_file(path, pem)
-    return path
 
 
 def _b64url_uint(value: int) -> str:

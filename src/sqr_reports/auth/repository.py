@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,14 @@ async def get_client_and_org(session: AsyncSession, client_id: str) -> tuple[Api
     )
     row = result.one_or_none()
     return (row[0], row[1]) if row else None
+
+
+async def list_clients(session: AsyncSession, org_id: str | None) -> Sequence[ApiClient]:
+    """An org's clients, or every org's (an operator's list), oldest first."""
+    query = select(ApiClient).order_by(ApiClient.created_at, ApiClient.client_id)
+    if org_id is not None:
+        query = query.where(ApiClient.org_id == org_id)
+    return (await session.execute(query)).scalars().all()
 
 
 async def add_client(session: AsyncSession, client: ApiClient) -> ApiClient:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
+from sqr_reports.apidocs.document import CLIENT_BASIC, NO_STORE, answer, cache_control, header
 from sqr_reports.auth.service import TokenRequest, grant_token
 from sqr_reports.dependencies import (
     ClockDep,
@@ -23,7 +24,7 @@ from sqr_reports.dependencies import (
     media_type,
 )
 from sqr_reports.errors import OAuthError
-from sqr_reports.http_errors import error_responses
+from sqr_reports.metrics.instruments import instruments
 
 router = APIRouter(tags=["OAuth Token API"])
 _FORM = "application/x-www-form-urlencoded"
@@ -52,15 +53,54 @@ class TokenRequestBody(BaseModel):
 
 
 class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = Field(examples=["Bearer"])
-    expires_in: int = Field(examples=[3600])
-    scope: str
+    access_token: str = Field(description="An RS256 JWT; send it as `Authorization: Bearer`.")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(examples=[3600], description="Seconds until the token expires")
+    scope: str = Field(
+        examples=["write:reports read:reports download:reports"],
+        description="The granted scopes, space-separated",
+    )
 
 
 class OAuthErrorBody(BaseModel):
-    error: str = Field(examples=["invalid_client"])
+    """RFC 6749 §5.2 (and `temporarily_unavailable` for 429 and 503)."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_scope",
+        "unsupported_grant_type",
+        "temporarily_unavailable",
+    ]
     error_description: str
+
+
+class JsonWebKey(BaseModel):
+    """An RSA public key (RFC 7517, RFC 7518 §6.3.1)."""
+
+    kty: Literal["RSA"]
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    kid: str = Field(description="The `kid` of the tokens this key verifies")
+    n: str = Field(description="The modulus, base64url")
+    e: str = Field(description="The exponent, base64url")
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[JsonWebKey]
+
+
+#: RFC 6749 §5.1 and §5.2: no cache may keep a token or an answer to a token request.
+_NO_STORE = {"Cache-Control": NO_STORE}
+_OAUTH_ERRORS = {
+    400: "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)",
+    401: "invalid_client: unknown client, wrong secret, or revoked",
+    429: "temporarily_unavailable: too many failed client authentications for this "
+    "client id or address; see Retry-After",
+    503: "temporarily_unavailable: the database is down or too many token requests at once; "
+    "see Retry-After",
+}
+_BASIC_CHALLENGE = header('RFC 6749 §5.2: `Basic realm="sqr-reports"`, to an invalid client.')
 
 
 _TOKEN_DOCS: dict[str, Any] = {
@@ -72,19 +112,25 @@ _TOKEN_DOCS: dict[str, Any] = {
                 media: {"schema": TokenRequestBody.model_json_schema()}
                 for media in ("application/json", _FORM)
             },
-        }
+        },
+        # The client's credentials in HTTP Basic, or (the empty requirement) in the body.
+        "security": [{CLIENT_BASIC: []}, {}],
     },
     "responses": {
-        code: {"description": text, "model": OAuthErrorBody}
-        for code, text in {
-            400: "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)",
-            401: "invalid_client: unknown client, wrong secret, or revoked",
-            429: "temporarily_unavailable: too many failed client authentications for this "
-            "client id or address; see Retry-After",
-            503: "temporarily_unavailable: the database is down; see Retry-After",
-        }.items()
+        200: answer(
+            "The access token",
+            _NO_STORE
+            | {"Pragma": header("For HTTP/1.0 caches.", {"type": "string", "enum": ["no-cache"]})},
+        ),
     }
-    | error_responses({413: "The request body is over 64 KiB"}),
+    | {
+        code: {
+            "description": text,
+            "model": OAuthErrorBody,
+            "headers": _NO_STORE | ({"WWW-Authenticate": _BASIC_CHALLENGE} if code == 401 else {}),
+        }
+        for code, text in _OAUTH_ERRORS.items()
+    },
 }
 
 
@@ -116,10 +162,16 @@ async def token(
         "expires_in": grant.expires_in,
         "scope": grant.scope,
     }
+    instruments().token_requests.labels("issued").inc()  # refusals: `http_errors.app_error`
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-@router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public keys that verify access tokens",
+    response_model=JsonWebKeySet,
+    responses={200: answer("The key set", {"Cache-Control": cache_control("public, max-age=300")})},
+)
 async def jwks(keys: KeysDep) -> JSONResponse:
     """The JSON Web Key Set; several keys are listed while one is being rotated out."""
     return JSONResponse(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

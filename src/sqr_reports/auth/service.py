@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -23,6 +24,7 @@ from sqr_reports.clock import Clock
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     InsufficientScope,
     NotFound,
@@ -208,11 +210,26 @@ async def revoke_client(session: AsyncSession, clock: SessionClock, client_id: s
     return client
 
 
-async def rotate_secret(session: AsyncSession, hasher: SecretHasher, client_id: str) -> str:
-    """Give a client a new secret; the old one stops working at once."""
+async def get_client(session: AsyncSession, client_id: str) -> ApiClient:
     client = await repository.get_client(session, client_id)
     if client is None:
         raise NotFound(f"No client with id {client_id}")
+    return client
+
+
+async def list_clients(session: AsyncSession, org_id: str | None = None) -> Sequence[ApiClient]:
+    return await repository.list_clients(session, org_id)
+
+
+async def rotate_secret(session: AsyncSession, hasher: SecretHasher, client_id: str) -> str:
+    """Give a client a new secret; the old one stops working at once.
+
+    No grace period: a client can hold only one secret, and a rotation is most often made
+    because the old one leaked. Tokens already issued stay valid until they expire (an hour at
+    most); `revoke_client` is what stops them at once."""
+    client = await get_client(session, client_id)
+    if client.status == ClientStatus.REVOKED:
+        raise Conflict(f"Client {client_id} is revoked; register a new client instead")
     secret = new_client_secret()
     client.secret_hash = await hasher.hash_async(secret)
     await session.flush()

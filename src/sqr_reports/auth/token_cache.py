@@ -22,8 +22,8 @@ class VerifiedTokenCache:
     `max_entries` tokens (least recently used out first; 0 turns the cache off), and an entry
     is never used at or after its token's `exp`: a token past it is verified again, by the same
     clock as the codec's, and refused. Only verified tokens are kept; a bad one costs a full
-    verification every time, as it did before. Keys are loaded once per process, so a retired
-    key takes a restart, which empties the cache too.
+    verification every time, as it did before. Nor is an entry used once the key that signed
+    its token is retired (`sqr-reports keys retire`): the token is verified again, and refused.
     """
 
     def __init__(self, codec: TokenCodec, *, max_entries: int):
@@ -39,7 +39,7 @@ class VerifiedTokenCache:
         key = hashlib.sha256(token.encode()).digest()
         claims = self._entries.get(key)
         if claims is not None:
-            if self._codec.now() < claims.expires_at:
+            if self._codec.now() < claims.expires_at and self._codec.knows(claims.kid):
                 self._entries.move_to_end(key)
                 return claims
             del self._entries[key]

@@ -34,6 +34,8 @@ class TokenClaims:
     scopes: frozenset[str]
     #: The `exp` claim (Unix seconds): no cache may keep these claims beyond it.
     expires_at: float
+    #: The key that signed the token: no cache may keep these claims once it is retired.
+    kid: str = ""
 
 
 class TokenVerifier(Protocol):
@@ -98,7 +100,7 @@ class TokenCodec:
             raise InvalidToken("Malformed token") from exc
         kid = header.get("kid")
         key = self._keys.verification_key(kid) if isinstance(kid, str) else None
-        if header.get("alg") != ALGORITHM or key is None:
+        if header.get("alg") != ALGORITHM or key is None or not isinstance(kid, str):
             raise InvalidToken("Token is not signed by a known key")
         try:
             claims = jwt.decode(
@@ -117,7 +119,11 @@ class TokenCodec:
             raise InvalidToken("Token has expired")
         if not_before > now + self._leeway or issued_at > now + self._leeway:
             raise InvalidToken("Token is not valid yet")
-        return _claims_from(claims, expires_at)
+        return _claims_from(claims, expires_at, kid)
+
+    def knows(self, kid: str) -> bool:
+        """Whether a key with this id still verifies (a retired one does not)."""
+        return self._keys.verification_key(kid) is not None
 
 
 def _seconds(value: object) -> float:
@@ -127,11 +133,15 @@ def _seconds(value: object) -> float:
     return value
 
 
-def _claims_from(claims: dict[str, object], expires_at: float) -> TokenClaims:
+def _claims_from(claims: dict[str, object], expires_at: float, kid: str) -> TokenClaims:
     """Our own claims, which PyJWT knows nothing of, must have the types we issue."""
     org_id, scope, sub = claims.get(ORG_CLAIM), claims.get("scope"), claims.get("sub")
     if not (isinstance(org_id, str) and isinstance(scope, str) and isinstance(sub, str)):
         raise InvalidToken("Token is invalid")
     return TokenClaims(
-        client_id=sub, org_id=org_id, scopes=frozenset(scope.split()), expires_at=expires_at
+        client_id=sub,
+        org_id=org_id,
+        scopes=frozenset(scope.split()),
+        expires_at=expires_at,
+        kid=kid,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, exc, make_url
@@ -12,12 +13,19 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from sqr_reports.keyfiles import make_private_files
+
 #: A pooled connection used less than this long ago is not pinged before its next use: under
 #: load a ping would double the round trips of a one-statement read. HikariCP's default, too.
 PING_AFTER_IDLE_SECONDS = 0.5
 #: How long a read on the event loop waits for a lock before it is handed to a thread instead
 #: (in WAL mode a reader waits only in rare moments: recovery, another process's last close).
 INLINE_BUSY_TIMEOUT_MS = 20
+#: PostgreSQL ends a session left idle inside a transaction this long, releasing its locks. None
+#: of ours pauses between statements for more than a moment; a process frozen mid-transaction
+#: (SIGSTOP, a paused VM, a half-open network) would otherwise keep its claimed rows locked, and
+#: reaping skips locked rows, so their jobs would wait for that process instead of the lease.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
 
 def is_sqlite(url: str) -> bool:
@@ -60,14 +68,21 @@ class Engines:
 
 def create_engines(url: str, *, echo: bool = False) -> Engines:
     if not is_sqlite(url):
+        settings = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
         engine = create_async_engine(
-            url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"server_settings": settings},
         )
         autocommit = create_async_engine(
             url, echo=echo, pool_size=5, max_overflow=0, isolation_level="AUTOCOMMIT"
         )
         _ping_when_idle(autocommit.sync_engine, PING_AFTER_IDLE_SECONDS)
         return Engines(writer=engine, reader=engine, autocommit=autocommit)
+    _private_database_file(url)
     writer = _sqlite_engine(url, "IMMEDIATE", echo=echo, pool_size=1, max_overflow=0)
     reader = _sqlite_engine(url, "DEFERRED", echo=echo, pool_size=5, max_overflow=10)
     # The driver never begins (isolation_level None, see _on_connect) and nothing here emits
@@ -81,6 +96,17 @@ def create_engines(url: str, *, echo: bool = False) -> Engines:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """One engine for one-off work (migrations, test set-up): the writer."""
     return create_engines(url, echo=echo).writer
+
+
+def _private_database_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use 0644 less the umask), and
+    narrow one an earlier release made: its -wal and -shm files take the same mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():  # otherwise SQLite's own error says what is wrong
+        make_private_files(path, *(path.with_name(path.name + s) for s in ("-wal", "-shm")))
 
 
 def _sqlite_engine(url: str, begin: str | None, **options: Any) -> AsyncEngine:

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.db.clock import SessionClock
+from sqr_reports.queue import telemetry
 from sqr_reports.queue.table import Queued, QueueState
 from sqr_reports.queue.wakeup import announce
 from sqr_reports.queue.work import Claim, Work, WorkFailed
@@ -47,17 +48,76 @@ class Queue(Protocol):
     async def housekeeping(self, work: Work) -> None: ...
 
 
-async def enqueue(session: AsyncSession, row: Queued, *, now: datetime, max_attempts: int) -> None:
-    """Add `row` to its queue, due now, in the caller's transaction (which commits it)."""
-    row.status = QueueState.PENDING
-    row.attempts = 0
-    row.max_attempts = max_attempts
-    row.run_after = now
-    row.created_at = row.created_at or now
-    row.updated_at = now
-    session.add(row)
+async def enqueue(session: AsyncSession, *rows: Queued, now: datetime, max_attempts: int) -> None:
+    """Add `rows` to their queue, due now, in the caller's transaction (which commits them):
+    one flush and one wake-up however many there are."""
+    for row in rows:
+        row.status = QueueState.PENDING
+        row.attempts = 0
+        row.max_attempts = max_attempts
+        row.run_after = now
+        row.created_at = row.created_at or now
+        row.updated_at = now
+    session.add_all(rows)
     await session.flush()
     await announce(session)
+    telemetry.created_on_commit(session, rows)
+
+
+async def requeue(
+    session: AsyncSession,
+    table: type[Queued],
+    row_id: str,
+    *,
+    failed_status: str,
+    attempts: int,
+    budget: int,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """Put a failed row back in its queue, due now, with `budget` attempts more (an operator's
+    retry), in the caller's transaction. False if it is no longer failed at attempt `attempts`.
+
+    Fenced like a worker's writes: `attempts` is the fencing token and only ever grows, so the
+    budget grows instead of the count being reset, and of two retries at once only one applies.
+    """
+    result = await session.execute(
+        update(table)
+        .where(table.id == row_id, table.status == failed_status, table.attempts == attempts)
+        .values(**_requeued(now, now), max_attempts=attempts + budget, **values)
+        .returning(table.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar_one_or_none() is None:
+        return False
+    await announce(session)
+    return True
+
+
+async def cancel(
+    session: AsyncSession,
+    table: type[Queued],
+    row_id: str,
+    *,
+    status: str,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """End a row that is still queued or leased (its work is no longer wanted), with `status`
+    and `values`, in the caller's transaction. False if it had ended already.
+
+    A worker holding its lease loses it: that worker's heartbeat, completion and failure are
+    fenced (`_fenced`) and change nothing, and what it produced is discarded (`Work.discard`).
+    """
+    running = (QueueState.PENDING, QueueState.PROCESSING)
+    result = await session.execute(
+        update(table)
+        .where(table.id == row_id, table.status.in_(running))
+        .values(**_finished(status, now), **values)
+        .returning(table.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 class SqlQueue:
@@ -101,7 +161,8 @@ class SqlQueue:
             row.updated_at = now
             work.on_claim(row, now)
             await session.flush()
-            return Claim(work.name, row.id, row.attempts, row.max_attempts, owner, now)
+            ids = telemetry.row_ids(work, row)
+            return Claim(work.name, row.id, row.attempts, row.max_attempts, owner, now, ids)
 
     async def _any_due(self, work: Work) -> bool:
         assert self._read_sessions is not None
@@ -173,6 +234,7 @@ class SqlQueue:
                 .with_for_update(skip_locked=True)
             )
             rows = result.scalars().all()
+            reaped = [(telemetry.row_ids(work, row), row) for row in rows]
             for row in rows:
                 if row.attempts >= row.max_attempts:
                     values = _finished(work.failed_status, now)
@@ -184,7 +246,10 @@ class SqlQueue:
                 for name, value in values.items():
                     setattr(row, name, value)
             await session.flush()
-            return len(rows)
+        for ids, row in reaped:  # once committed
+            final = row.attempts >= row.max_attempts
+            telemetry.reaped(work.name, ids, row.attempts, work.abandoned if final else None)
+        return len(reaped)
 
     async def housekeeping(self, work: Work) -> None:
         async with self._sessions.begin() as session:

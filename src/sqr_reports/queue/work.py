@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sqr_reports.correlation import Id
 from sqr_reports.queue.table import Queued
 
 _jitter = random.SystemRandom()
@@ -25,6 +28,8 @@ class Claim:
     owner: str
     #: When the lease was taken, by the database's clock (ADR 0011).
     claimed_at: datetime
+    #: The row's ids for log lines (`telemetry.row_ids`): bound while the claim is worked on.
+    ids: Mapping[str, Id] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def is_last_attempt(self) -> bool:
@@ -65,6 +70,9 @@ class Work(Protocol):
     attempt may help). The `on_*` hooks
     run inside the transaction that records the outcome, after its fencing check passed, so
     whatever they write (columns, outbox events) commits with the outcome or not at all.
+
+    A kind may also name the ids its rows' log lines carry, with a static `log_ids(row)`
+    (`telemetry.row_ids`); without one, a row goes by its id and its org's.
     """
 
     # Read-only: a kind may declare them as class attributes of narrower types.

@@ -16,9 +16,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from sqr_reports import correlation
+from sqr_reports.metrics.instruments import instruments
+from sqr_reports.queue import telemetry
 from sqr_reports.queue.store import Queue
 from sqr_reports.queue.wakeup import Wakeup
 from sqr_reports.queue.work import Claim, Work, WorkFailed
@@ -71,6 +74,7 @@ class Worker:
         kinds = ", ".join(f"{w.name} x{w.concurrency}" for w in self.works)
         log.info("worker %s started (%s)", self.owner, kinds)
         listening = asyncio.create_task(self._listener.run()) if self._listener else None
+        self._count_slots(+1)
         try:
             while not self._stopping:
                 await self._maintain()
@@ -83,7 +87,14 @@ class Worker:
                 listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listening
+            self._count_slots(-1)
             log.info("worker %s stopped", self.owner)
+
+    def _count_slots(self, sign: int) -> None:
+        """This worker's share of `sqr_reports_worker_slots` (summed over live processes: no
+        slots anywhere is the "no workers" alert)."""
+        for work in self.works:
+            instruments().worker_slots.labels(work.name).inc(sign * work.concurrency)
 
     async def _maintain(self) -> None:
         """Reap expired leases about every second; housekeeping about once a minute."""
@@ -91,9 +102,8 @@ class Worker:
         reap = started - self._last_reap >= self._reap_every
         housekeeping = started - self._last_housekeeping >= HOUSEKEEPING_EVERY_SECONDS
         for work in self.works:
-            reaped = await self._guarded(functools.partial(self.queue.reap, work)) if reap else 0
-            if reaped:
-                log.warning("returned %d %s row(s) with expired leases", reaped, work.name)
+            if reap:  # each reaped row is logged and counted (`telemetry.reaped`)
+                await self._guarded(functools.partial(self.queue.reap, work))
             if housekeeping:
                 await self._guarded(functools.partial(self.queue.housekeeping, work))
         if reap:
@@ -191,22 +201,34 @@ class Worker:
             log.exception("%s %s: could not record the outcome", work.name, claim.id)
 
     async def process(self, work: Work, claim: Claim) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(work, claim))
-        try:
-            outcome = await self._perform(work, claim)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._release(work, claim))
-            raise
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        """Work on `claim` and record its outcome, with its ids on every log line meanwhile
+        (the render's, the store's, the heartbeat's)."""
+        with correlation.bound(**claim.ids, attempt=claim.attempt), _busy(work.name):
+            telemetry.claimed(claim)
+            started = time.monotonic()
+            heartbeat = asyncio.create_task(self._heartbeat(work, claim))
+            try:
+                outcome = await self._perform(work, claim)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._release(work, claim, started))
+                raise
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+            await self._record(work, claim, outcome, time.monotonic() - started)
+
+    async def _record(self, work: Work, claim: Claim, outcome: Any, seconds: float) -> None:
+        """Write the outcome, fenced: a claim whose lease was taken over changes nothing."""
         if isinstance(outcome, WorkFailed):
-            await self.queue.fail(work, claim, outcome)
-        elif not await self.queue.complete(work, claim, outcome):
-            log.warning(
-                "%s %s: lease lost before completion; result discarded", work.name, claim.id
-            )
+            if await self.queue.fail(work, claim, outcome):
+                telemetry.failed(claim, outcome, seconds)
+            else:
+                telemetry.lost(claim, seconds)
+        elif await self.queue.complete(work, claim, outcome):
+            telemetry.completed(claim, seconds)
+        else:
+            telemetry.lost(claim, seconds)
             await work.discard(claim, outcome)
 
     async def _perform(self, work: Work, claim: Claim) -> Any:
@@ -215,13 +237,13 @@ class Worker:
         except Exception as exc:
             return exc if isinstance(exc, WorkFailed) else work.classify(exc)
 
-    async def _release(self, work: Work, claim: Claim) -> None:
+    async def _release(self, work: Work, claim: Claim, started: float) -> None:
         try:
-            await self.queue.release(work, claim)
+            released = await self.queue.release(work, claim)
         except Exception:
             log.exception("%s %s: could not release; its lease will expire", work.name, claim.id)
         else:
-            log.info("%s %s: released to the queue", work.name, claim.id)
+            (telemetry.released if released else telemetry.lost)(claim, time.monotonic() - started)
 
     async def _heartbeat(self, work: Work, claim: Claim) -> None:
         while True:
@@ -234,3 +256,14 @@ class Worker:
             if not held:
                 log.warning("%s %s: lease lost to another worker", work.name, claim.id)
                 return
+
+
+@contextlib.contextmanager
+def _busy(kind: str) -> Iterator[None]:
+    """Count a claim in `sqr_reports_worker_busy` while it is worked on."""
+    busy = instruments().worker_busy.labels(kind)
+    busy.inc()
+    try:
+        yield
+    finally:
+        busy.dec()

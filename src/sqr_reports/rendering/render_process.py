@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 from sqr_reports.rendering import RenderCrashed, RenderTimeout, typst_process
 from sqr_reports.rendering.pipe import Pipe, ProtocolError
 
+log = logging.getLogger(__name__)
 #: How long a new render process may take to load Typst and the fonts (about 0.1 s).
 STARTUP_SECONDS = 60.0
 #: How long a retired process gets to exit on its own (end of input) before it is killed.
@@ -63,8 +65,9 @@ class RenderProcess:
         """Wait for the process to say it is limited, isolated and loaded."""
         try:
             spoken, modules = self._greeting()
-        except BaseException:
+        except BaseException as exc:
             self.kill()
+            log.warning("render process %s did not start: %s", self.pid, exc)
             raise
         if spoken != typst_process.PROTOCOL:
             self.kill()
@@ -104,12 +107,15 @@ class RenderProcess:
             answer, pdf = self._pipe.recv(deadline)
         except TimeoutError:
             self.kill()
+            log.warning("render process %s killed: the render exceeded %g s", self.pid, timeout)
             raise RenderTimeout(f"render exceeded {timeout:g} s") from None
         except ProtocolError as exc:
             self.kill()
+            log.warning("render process %s killed: it sent no answer (%s)", self.pid, exc)
             raise RenderCrashed(f"the render process sent {exc}, not an answer") from exc
         except (EOFError, OSError) as exc:
             self.kill()
+            log.warning("render process %s died during a render", self.pid)
             raise RenderCrashed("the render process died") from exc
         self.renders += 1
         self.rss_mib = resident_mib(self.pid)
@@ -147,6 +153,7 @@ class RenderProcess:
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(RETIRE_SECONDS)
+        log.info("render process %s retired after %d render(s)", self.pid, self.renders)
         self.kill()
 
     def stop(self) -> None:

@@ -10,3 +10,5 @@ class JobErrorCode(StrEnum):
     RENDER_TIMEOUT = "RENDER_TIMEOUT"
     STORAGE_FAILED = "STORAGE_FAILED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    #: Deleted (by its org, or with its user's erasure) before its report was generated.
+    REPORT_DELETED = "REPORT_DELETED"

@@ -19,10 +19,38 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETE, JobStatus.FAILED})
+
+
+class Deletion(StrEnum):
+    """Why a job's report (its PDF and its personal fields) is gone (ADR 0021)."""
+
+    #: Its retention period ended.
+    EXPIRED = "EXPIRED"
+    #: Its org deleted it (`DELETE /v1/document/api/{id}`).
+    DELETED = "DELETED"
+    #: An operator erased its user (`sqr-reports user erase`).
+    ERASED = "ERASED"
+
+
 #: The longest `errorMessage` a job keeps (longer ones are cut to fit the column).
 ERROR_MESSAGE_LENGTH = 500
 #: How long an Idempotency-Key is remembered (as long as Stripe's): retries come within minutes.
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+def report_key(org_id: str, job_id: str, attempt: int) -> str:
+    """Where attempt `attempt` of a job stores its PDF: each attempt under its own key, so a
+    late attempt cannot overwrite a newer one's file, and deleting a report means deleting
+    the keys of attempts 1 to `attempts` (`lifecycle.work`)."""
+    return f"reports/{org_id}/{job_id}/{attempt}.pdf"
+
+
+def report_of_key(key: str) -> tuple[str, str] | None:
+    """The (org id, job id) whose PDF `key` is (`report_key`'s inverse), or None."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "reports" or not parts[3].endswith(".pdf"):
+        return None
+    return parts[1], parts[2]
 
 
 class ReportJob(Queued, Base):
@@ -36,6 +64,9 @@ class ReportJob(Queued, Base):
         Index("ix_report_jobs_org_user", "org_id", "user_id", "created_at"),
         Index("ix_report_jobs_queue", "status", "run_after"),
         Index("ix_report_jobs_lease", "status", "lease_expires_at"),
+        # The retention sweep: live jobs due (deleted_at null, expires_at passed), and ended
+        # jobs still without an expiry (expires_at null too); tombstones sit apart.
+        Index("ix_report_jobs_expiry", "deleted_at", "expires_at"),
     )
 
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"))
@@ -58,6 +89,14 @@ class ReportJob(Queued, Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the report will be deleted: set as the job ends, from its org's retention period
+    #: (ADR 0021); null while it runs (and, until the workers fill it in, for a job that a
+    #: replica of the previous release ended).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the PDF and the personal fields were removed, and why (`Deletion`): the row is a
+    #: tombstone since.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deletion: Mapped[str | None] = mapped_column(String(16))
 
 
 class IdempotencyKey(Base):

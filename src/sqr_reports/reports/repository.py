@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,8 +82,22 @@ async def creations_since(
 
 
 async def get(session: AsyncSession, job_id: str) -> ReportJob | None:
-    """Unscoped read, for the worker only (it acts for whichever org owns the job)."""
+    """Unscoped read, for the worker (it acts for whichever org owns the job) and for a download
+    through a signed URL (which names its job, and which the service signed)."""
     return await session.get(ReportJob, job_id)
+
+
+async def page_for_operator(
+    session: AsyncSession, *, org_id: str | None, status: str | None, limit: int
+) -> Sequence[ReportJob]:
+    """Newest first, across every org unless `org_id` is given: the admin CLI's view, the one
+    unscoped listing (an operator is no org's client and answers for all of them)."""
+    query = select(ReportJob).order_by(ReportJob.created_at.desc(), ReportJob.id.desc())
+    if org_id is not None:
+        query = query.where(ReportJob.org_id == org_id)
+    if status is not None:
+        query = query.where(ReportJob.status == status)
+    return (await session.execute(query.limit(limit))).scalars().all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +117,8 @@ class JobRead:
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    expires_at: datetime | None
+    deleted_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,12 @@ from sqr_reports.dependencies import (
     ClockDep,
     DownloadLinksDep,
     JobPolicyDep,
+    OriginDep,
     QueueClockDep,
     SessionDep,
     StatementReadsDep,
     StoreDep,
+    WriteSessionDep,
     get_waiting,
     json_body,
     json_request_body,
@@ -42,7 +44,7 @@ from sqr_reports.dependencies import (
 )
 from sqr_reports.errors import Forbidden, Unauthenticated
 from sqr_reports.http_errors import error_responses
-from sqr_reports.reports import paging, service
+from sqr_reports.reports import downloads, paging, service
 from sqr_reports.reports import waiting as waiting_module
 from sqr_reports.reports.models import JobStatus
 from sqr_reports.reports.schemas import (
@@ -280,26 +282,40 @@ def _job_response(
     openapi_extra=requires(scopes.DOWNLOAD_REPORTS),
     responses={
         200: answer("A new signed URL, valid for 300 s", {"Cache-Control": NO_STORE}),
-        **error_responses(_ERRORS | _NO_JOB | {422: "The job is not COMPLETE"}),
+        **error_responses(
+            _ERRORS
+            | _NO_JOB
+            | {
+                410: "The report is gone: `error` is REPORT_EXPIRED after its retention period, "
+                "REPORT_DELETED after a DELETE or its user's erasure",
+                422: "The job is not COMPLETE",
+            }
+        ),
     },
 )
 async def get_download_url(
     job_id: str,
     response: Response,
     principal: Downloader,
-    session: SessionDep,
+    session: WriteSessionDep,
     clock: ClockDep,
+    queue_clock: QueueClockDep,
     store: StoreDep,
     links: DownloadLinksDep,
+    origin: OriginDep,
 ) -> DownloadUrl:
-    """A URL valid for 300 s; scope and permissions are re-checked on every call."""
-    signed = await service.mint_download_url(
+    """A URL valid for 300 s; scope and permissions are re-checked on every call, and each
+    URL minted is recorded in the audit trail (who, from where, when)."""
+    signed = await downloads.mint_download_url(
         session,
         job_id,
         principal=principal,
         clock=clock,
+        queue_clock=queue_clock,
         store=store,
         ttl_seconds=links.ttl_seconds,
+        origin=origin,
     )
+    await session.commit()  # the record of the minting, before the URL is handed out
     response.headers["Cache-Control"] = "no-store"
     return DownloadUrl.of(signed, base_url=links.base_url)

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from sqr_reports.clock import isoformat_ms
+from sqr_reports.clock import Timestamp, isoformat_ms
 from sqr_reports.reports.errors import JobErrorCode
 from sqr_reports.reports.models import JobStatus
 from sqr_reports.storage import SignedUrl
@@ -44,6 +44,10 @@ class StoredJob(Protocol):
     def started_at(self) -> datetime | None: ...
     @property
     def completed_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
 
 
 #: An SQR user id as the API takes it: 1-16 characters, none of them a control character
@@ -52,6 +56,11 @@ UserId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=16, strict=True, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
+
+
+#: Documented as what they always are, so that generated clients type them so.
+JobId = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+Sha256 = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{64}$"})]
 
 
 class JobCreate(BaseModel):
@@ -63,11 +72,11 @@ class JobCreate(BaseModel):
 
 
 class JobAccepted(BaseModel):
-    jobId: str
+    jobId: JobId
     status: JobStatus
     userId: str
-    createdAt: str
-    updatedAt: str
+    createdAt: Timestamp
+    updatedAt: Timestamp
 
     @classmethod
     def of(cls, job: StoredJob) -> JobAccepted:
@@ -83,12 +92,20 @@ class JobAccepted(BaseModel):
 class JobView(JobAccepted):
     templateVersion: str | None
     sizeBytes: int | None
-    sha256: str | None
+    sha256: Sha256 | None
     pageCount: int | None
     errorCode: JobErrorCode | None
     errorMessage: str | None
-    startedAt: str | None
-    completedAt: str | None
+    startedAt: Timestamp | None
+    completedAt: Timestamp | None
+    expiresAt: Timestamp | None = Field(
+        description="When the report (PDF and personal fields) will be deleted: set once the "
+        "job is COMPLETE or FAILED, from the org's retention period."
+    )
+    deletedAt: Timestamp | None = Field(
+        description="When the report was deleted (by retention, DELETE, or the user's "
+        "erasure); `userId` is then empty and `/url` answers 410."
+    )
 
     @classmethod
     def of(cls, job: StoredJob) -> JobView:
@@ -106,6 +123,8 @@ class JobView(JobAccepted):
             errorMessage=job.error_message,
             startedAt=isoformat_ms(job.started_at) if job.started_at else None,
             completedAt=isoformat_ms(job.completed_at) if job.completed_at else None,
+            expiresAt=isoformat_ms(job.expires_at) if job.expires_at else None,
+            deletedAt=isoformat_ms(job.deleted_at) if job.deleted_at else None,
         )
 
 
@@ -119,9 +138,9 @@ class JobList(BaseModel):
 
 
 class DownloadUrl(BaseModel):
-    url: str
+    url: Annotated[str, WithJsonSchema({"type": "string", "format": "uri"})]
     expiresInSeconds: int
-    expiresAt: str
+    expiresAt: Timestamp
 
     @classmethod
     def of(cls, signed: SignedUrl, *, base_url: str) -> DownloadUrl:

@@ -1,4 +1,4 @@
-"""What the report API does: create a job, show it, mint its download URL."""
+"""What the report API does: create a job, show it, list an org's jobs; render and store one."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sqr_reports import correlation
 from sqr_reports.auth.service import Principal, check_grant
 from sqr_reports.auth.tokens import TokenClaims
-from sqr_reports.clock import Clock
 from sqr_reports.config import RateLimitSettings, VerdictPolicy
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.db.reads import StatementReads
@@ -28,10 +28,11 @@ from sqr_reports.reports.models import (
     IdempotencyKey,
     JobStatus,
     ReportJob,
+    report_key,
 )
 from sqr_reports.reports.ratelimit import Quota, quota_after
 from sqr_reports.reports.schemas import JobCreate
-from sqr_reports.storage import BlobStore, SignedUrl
+from sqr_reports.storage import BlobStore
 from sqr_reports.users.service import load_subject
 
 #: What an Idempotency-Key may be (the router documents it in OpenAPI; this module checks it).
@@ -100,6 +101,8 @@ async def create_job(
         template_version=policy.template_version,
         policy_version=verdict_policy.version,
         policy=verdict_policy.values.model_dump(),
+        # The worker's log lines for this job carry it, so they join up with this request's.
+        request_id=correlation.request_id(),
     )
     await enqueue(session, job, now=now, max_attempts=policy.max_attempts)
     if idempotency_key is not None:
@@ -232,29 +235,6 @@ def poll_advice(created_at: datetime, now: datetime) -> int:
     return POLL_FAST_SECONDS if now - created_at < POLL_SLOWDOWN_AFTER else POLL_SLOW_SECONDS
 
 
-async def mint_download_url(
-    session: AsyncSession,
-    job_id: str,
-    *,
-    principal: Principal,
-    clock: Clock,
-    store: BlobStore,
-    ttl_seconds: int,
-) -> SignedUrl:
-    """A fresh signed URL on every call; nothing is cached."""
-    job = await get_job(session, principal, job_id)
-    if job.status != JobStatus.COMPLETE or job.storage_key is None:
-        raise Unprocessable(f"Report is not ready: job status is {job.status}")
-    expires_at = clock.now() + timedelta(seconds=ttl_seconds)
-    url = store.presign_get(job.storage_key, filename=download_filename(job), expires_at=expires_at)
-    return SignedUrl(url=url, expires_at=expires_at, ttl_seconds=ttl_seconds)
-
-
-def download_filename(job: ReportJob) -> str:
-    user = re.sub(r"[^A-Za-z0-9]", "", job.user_id) or "user"
-    return f"sqr-identity-report-{user}-{job.id[:8]}.pdf"
-
-
 @dataclass(frozen=True, slots=True)
 class Artifact:
     """A rendered report, stored: what a COMPLETE job records."""
@@ -289,7 +269,7 @@ async def render_and_store(
         policy = policies.pinned(job.policy_version, job.policy)
         data = document.build(job, org, subject, generated_at=generated_at, policy=policy)
     rendered = await renderer.render(job.template_version, data, generated_at)
-    key = f"reports/{job.org_id}/{job.id}/{attempt}.pdf"
+    key = report_key(job.org_id, job.id, attempt)
     await store.put(key, rendered.pdf, content_type="application/pdf")
     return Artifact(
         storage_key=key,

@@ -17,11 +17,13 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.config import WorkerSettings
+from sqr_reports.correlation import Id
 from sqr_reports.queue import settlement
 from sqr_reports.queue.work import Claim, Lease, Work, WorkFailed, exponential_backoff
 from sqr_reports.rendering import RenderCrashed, Renderer, RenderFailed, RenderTimeout
 from sqr_reports.reports import repository
 from sqr_reports.reports.errors import JobErrorCode
+from sqr_reports.reports.instrumented import ObservedRenderer, ObservedStore
 from sqr_reports.reports.models import (
     ERROR_MESSAGE_LENGTH,
     IDEMPOTENCY_KEY_TTL,
@@ -70,6 +72,14 @@ class OutcomeEvents(Protocol):
     async def record(self, session: AsyncSession, job: JobOutcome, now: datetime) -> str | None: ...
 
 
+class Expiries(Protocol):
+    """When an ending job's report is to be deleted (`lifecycle.service.Retention`)."""
+
+    async def expires_at(
+        self, session: AsyncSession, job_id: str, ended_at: datetime
+    ) -> datetime: ...
+
+
 class ReportWork:
     name = "report"
     table = ReportJob
@@ -89,12 +99,14 @@ class ReportWork:
         renderer: Renderer,
         store: BlobStore,
         events: OutcomeEvents | None = None,
+        expiries: Expiries | None = None,
     ):
         self._settings = settings
         self._read_sessions = read_sessions
-        self._renderer = renderer
-        self._store = store
+        self._renderer = ObservedRenderer(renderer)
+        self._store = ObservedStore(store)
         self._events = events
+        self._expiries = expiries
         self.lease = Lease(settings.lease_seconds, settings.heartbeat_seconds)
         self.concurrency = settings.concurrency
 
@@ -107,6 +119,11 @@ class ReportWork:
 
     def on_claim(self, row: Any, now: datetime) -> None:
         row.started_at = row.started_at or now
+
+    @staticmethod
+    def log_ids(row: Any) -> dict[str, Id]:
+        ids = {"job_id": row.id, "org_id": row.org_id, "request_id": row.request_id}
+        return {name: value for name, value in ids.items() if value is not None}
 
     async def perform(self, claim: Claim) -> Artifact:
         # The report is dated when its claim was taken, by the database's clock (ADR 0011).
@@ -141,7 +158,7 @@ class ReportWork:
             "sha256": result.sha256,
             "page_count": result.page_count,
             "completed_at": now,
-        }
+        } | await self._expiry(session, claim.id, now)
         await self._announce(session, claim.id, JobStatus.COMPLETE, values, now)
         return values
 
@@ -152,7 +169,7 @@ class ReportWork:
             "error_code": failure.code,
             "error_message": failure.message[:ERROR_MESSAGE_LENGTH],
             "completed_at": now,
-        }
+        } | await self._expiry(session, row_id, now)
         await self._announce(session, row_id, JobStatus.FAILED, values, now)
         return values
 
@@ -164,6 +181,12 @@ class ReportWork:
     async def housekeeping(self, session: AsyncSession, now: datetime) -> None:
         """Idempotency keys past their lifetime are forgotten."""
         await repository.purge_idempotency_keys(session, now - IDEMPOTENCY_KEY_TTL)
+
+    async def _expiry(self, session: AsyncSession, job_id: str, now: datetime) -> dict[str, Any]:
+        """The ending job's `expires_at` (its retention starts now), when retention is wired."""
+        if self._expiries is None:
+            return {}
+        return {"expires_at": await self._expiries.expires_at(session, job_id, now)}
 
     async def _announce(
         self,

@@ -7,6 +7,7 @@ any change to it (key, expiry, filename) breaks its HMAC-SHA256 signature, and i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from sqr_reports.keyfiles import write_private_file
+from sqr_reports.keyfiles import make_private_dir, write_private_file
 from sqr_reports.storage import SAFE_FILENAME, StorageError
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -41,11 +42,12 @@ class LocalBlobStore:
             raise StorageError(f"could not write report: {exc.strerror}") from exc
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+        """Idempotent; the object's directory goes too once empty (a deleted report's)."""
+        await asyncio.to_thread(_unlink, self._path(key), self._root)
 
     async def check(self) -> None:
         def writable() -> bool:
-            self._root.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self._root)
             return os.access(self._root, os.W_OK)
 
         if not await asyncio.to_thread(writable):
@@ -95,10 +97,19 @@ class LocalBlobStore:
         return self._root / key
 
 
+def _unlink(path: Path, root: Path) -> None:
+    path.unlink(missing_ok=True)
+    if path.parent != root:
+        with contextlib.suppress(OSError):  # not empty (another attempt's file), or gone
+            path.parent.rmdir()
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The report appears whole or not at all, 0600 in 0700 directories (personal data)."""
+    make_private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(temporary, "wb") as handle:
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -108,6 +119,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def load_or_create_signing_key(path: Path) -> bytes:
     """A random 256-bit key kept in the data directory (mode 0600)."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         write_private_file(path, secrets.token_bytes(32))
     return path.read_bytes()

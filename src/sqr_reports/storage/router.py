@@ -8,9 +8,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from sqr_reports.dependencies import ClockDep, StoreDep
+from sqr_reports.apidocs.document import cache_control, header
+from sqr_reports.dependencies import ClockDep, OriginDep, QueueClockDep, StoreDep, WriteSessionDep
 from sqr_reports.errors import Forbidden, NotFound
 from sqr_reports.http_errors import error_responses
+from sqr_reports.reports.downloads import record_download
 from sqr_reports.storage.local import DOWNLOAD_PATH, SIGNED_PARAMETERS, LocalBlobStore
 
 router = APIRouter(tags=["Downloads"])
@@ -21,9 +23,22 @@ router = APIRouter(tags=["Downloads"])
     summary="Download a report via a signed URL",
     response_class=FileResponse,
     responses={
-        200: {"content": {"application/pdf": {}}, "description": "The report, as an attachment"},
+        200: {
+            "content": {"application/pdf": {}},
+            "description": "The report, as an attachment",
+            "headers": {
+                "Content-Disposition": header('`attachment; filename="<name>.pdf"`'),
+                "Cache-Control": cache_control("private, no-store"),
+            },
+        },
         **error_responses(
-            {403: "The URL was altered or has expired", 404: "No such download (S3 backend)"}
+            {
+                403: "The URL was altered or has expired",
+                404: "No such download (S3 backend)",
+                410: "The report was deleted since the URL was minted: `error` is "
+                "REPORT_DELETED, or REPORT_EXPIRED at the end of its retention period",
+                503: "The database is unavailable (each download is recorded); see Retry-After",
+            }
         ),
     },
 )
@@ -32,11 +47,15 @@ async def download(
     key: str,
     store: StoreDep,
     clock: ClockDep,
+    session: WriteSessionDep,
+    queue_clock: QueueClockDep,
+    origin: OriginDep,
     expires: Annotated[str, Query()] = "",
     filename: Annotated[str, Query()] = "",
     signature: Annotated[str, Query()] = "",
 ) -> FileResponse:
-    """The PDF behind a signed URL; refused (403) once expired or if any part was altered."""
+    """The PDF behind a signed URL; refused (403) once expired or if any part was altered.
+    Each download is recorded in the audit trail before it is served."""
     if not isinstance(store, LocalBlobStore):
         raise NotFound("Not found")  # with S3, downloads go to S3 itself
     if not _canonical(request, key):
@@ -46,6 +65,8 @@ async def download(
     )
     if path is None:
         raise Forbidden("This download URL is invalid or has expired")
+    await record_download(session, key, clock=queue_clock, origin=origin)
+    await session.commit()
     return FileResponse(
         path,
         media_type="application/pdf",

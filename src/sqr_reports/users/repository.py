@@ -37,3 +37,26 @@ async def replace_monitoring(
 async def save(session: AsyncSession, *rows: AppUser | Connection) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+async def delete_connections(session: AsyncSession, user_id: str, org_id: str | None) -> int:
+    """The user's connection to `org_id`, or every connection of the user; how many."""
+    query = delete(Connection).where(Connection.user_id == user_id)
+    if org_id is not None:
+        query = query.where(Connection.org_id == org_id)
+    result = await session.execute(query.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def has_connections(session: AsyncSession, user_id: str) -> bool:
+    found = await session.execute(select(Connection.org_id).where(Connection.user_id == user_id))
+    return found.first() is not None
+
+
+async def delete_user(session: AsyncSession, user_id: str) -> bool:
+    """The user's profile and monitoring history (connections first: they refer to it)."""
+    await session.execute(delete(MonitoringEvent).where(MonitoringEvent.user_id == user_id))
+    result = await session.execute(
+        delete(AppUser).where(AppUser.id == user_id).execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -118,3 +118,22 @@ async def load_subject(session: AsyncSession, user_id: str, org_id: str) -> Subj
         raise UserNotConnected("The user has withdrawn the connection or data-sharing consent")
     monitoring = await repository.monitoring_history(session, user_id)
     return Subject(user=user, connection=connection, monitoring=monitoring)
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What an erasure removed: connections, and whether the profile went too."""
+
+    connections: int
+    profile: bool
+
+
+async def forget_user(session: AsyncSession, user_id: str, org_id: str | None = None) -> Forgotten:
+    """Erase what this service holds about a user: the connection to `org_id` (or every one),
+    then the profile and monitoring history once no org is connected any more, since nothing
+    may use them then. A later `user import` of the same user brings them back: erase the
+    user at the source too."""
+    connections = await repository.delete_connections(session, user_id, org_id)
+    if await repository.has_connections(session, user_id):
+        return Forgotten(connections, profile=False)
+    return Forgotten(connections, profile=await repository.delete_user(session, user_id))

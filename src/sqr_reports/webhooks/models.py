@@ -57,10 +57,15 @@ class WebhookEndpoint(Base):
 
 
 class WebhookEvent(Base):
-    """The outbox: written in the transaction that makes a job terminal, never changed after."""
+    """The outbox: written in the transaction that makes a job terminal, and changed after
+    only to forget the user id in it when the job's report is deleted (ADR 0021)."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_org_occurred", "org_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_webhook_events_org_occurred", "org_id", "occurred_at"),
+        # A job's events, found when its report is deleted.
+        Index("ix_webhook_events_job", "job_id"),
+    )
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.id"))

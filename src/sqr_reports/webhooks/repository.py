@@ -144,3 +144,24 @@ async def attempts_of(
         .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
     )
     return result.scalars().all()
+
+
+async def forget_users_of_jobs(session: AsyncSession, job_ids: Sequence[str]) -> None:
+    """Blank the user id in the events of these jobs (every org's: their reports are being
+    deleted), and drop what receivers answered to them, which may echo it. The event stays,
+    so a pending delivery still tells its receiver that the job ended."""
+    if not job_ids:
+        return
+    events = await session.execute(select(WebhookEvent).where(WebhookEvent.job_id.in_(job_ids)))
+    for event in events.scalars():
+        if event.data.get("user_id"):
+            event.data = {**event.data, "user_id": ""}
+    of_jobs = select(WebhookEvent.event_id).where(WebhookEvent.job_id.in_(job_ids))
+    deliveries = select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(of_jobs))
+    await session.execute(
+        update(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(deliveries))
+        .values(response_excerpt=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()

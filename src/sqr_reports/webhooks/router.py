@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from sqr_reports.apidocs.document import NO_STORE, answer, requires
 from sqr_reports.auth import scopes
 from sqr_reports.auth.service import Principal
 from sqr_reports.dependencies import (
@@ -42,15 +43,18 @@ _NO_ENDPOINT = {404: "No webhook endpoint is registered"}
 @router.put(
     "",
     summary="Register or replace the webhook endpoint",
-    openapi_extra=json_request_body(WebhookSet),
-    responses=error_responses(
-        _ERRORS
-        | {
-            400: "Invalid body; or a refused URL: not https, credentials in it, or a host that "
-            "does not resolve to public addresses only",
-            415: "Body is not JSON",
-        }
-    ),
+    openapi_extra=json_request_body(WebhookSet) | requires(scopes.WRITE_WEBHOOKS),
+    responses={
+        200: answer("The endpoint, with its new signing secret", {"Cache-Control": NO_STORE}),
+        **error_responses(
+            _ERRORS
+            | {
+                400: "Invalid body; or a refused URL: not https, credentials in it, or a host "
+                "that does not resolve to public addresses only",
+                415: "Body is not JSON",
+            }
+        ),
+    },
 )
 async def put_webhook(
     response: Response,
@@ -78,6 +82,7 @@ async def put_webhook(
 @router.get(
     "",
     summary="Get the webhook endpoint",
+    openapi_extra=requires(scopes.READ_WEBHOOKS),
     responses=error_responses(_ERRORS | _NO_ENDPOINT),
 )
 async def get_webhook(principal: Reader, session: SessionDep) -> WebhookView:
@@ -89,6 +94,7 @@ async def get_webhook(principal: Reader, session: SessionDep) -> WebhookView:
     "",
     status_code=204,
     summary="Delete the webhook endpoint",
+    openapi_extra=requires(scopes.WRITE_WEBHOOKS),
     responses=error_responses(_ERRORS | _NO_ENDPOINT),
 )
 async def delete_webhook(principal: Writer, session: SessionDep) -> None:
@@ -100,6 +106,7 @@ async def delete_webhook(principal: Writer, session: SessionDep) -> None:
 @router.get(
     "/deliveries",
     summary="List webhook deliveries",
+    openapi_extra=requires(scopes.READ_WEBHOOKS),
     responses=error_responses(_ERRORS | {400: "Invalid limit"}),
 )
 async def list_deliveries(
@@ -118,6 +125,7 @@ async def list_deliveries(
     "/deliveries/{event_id}/redeliver",
     status_code=202,
     summary="Redeliver a webhook event",
+    openapi_extra=requires(scopes.WRITE_WEBHOOKS),
     responses=error_responses(
         _ERRORS
         | {

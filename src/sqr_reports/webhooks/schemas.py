@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from sqr_reports.clock import isoformat_ms
+from sqr_reports.clock import Timestamp, isoformat_ms
 from sqr_reports.webhooks.models import (
     URL_LENGTH,
     DeliveryStatus,
+    EventType,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
+
+#: Documented as what they always are, so that generated clients type them so.
+Uuid = Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+EventTypeName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [kind.value for kind in EventType]})
+]
 
 
 class WebhookSet(BaseModel):
@@ -30,11 +37,11 @@ class WebhookView(BaseModel):
     enabled: bool
     disabledReason: str | None = Field(description="Why deliveries stopped, when disabled.")
     consecutiveFailures: int = Field(description="Deliveries in a row that ended FAILED.")
-    previousSecretValidUntil: str | None = Field(
+    previousSecretValidUntil: Timestamp | None = Field(
         description="Until when the secret before the last rotation also signs (null: none)."
     )
-    createdAt: str
-    updatedAt: str
+    createdAt: Timestamp
+    updatedAt: Timestamp
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> WebhookView:
@@ -63,7 +70,7 @@ class WebhookRegistered(WebhookView):
 
 class AttemptView(BaseModel):
     attempt: int
-    startedAt: str
+    startedAt: Timestamp
     statusCode: int | None
     latencyMs: int
     error: str | None
@@ -71,13 +78,13 @@ class AttemptView(BaseModel):
 
 
 class DeliveryView(BaseModel):
-    deliveryId: str
-    eventId: str
-    eventType: str
+    deliveryId: Uuid
+    eventId: Uuid
+    eventType: EventTypeName
     status: DeliveryStatus
-    createdAt: str
-    deliveredAt: str | None
-    nextAttemptAt: str | None = Field(description="When the next attempt is due, if PENDING.")
+    createdAt: Timestamp
+    deliveredAt: Timestamp | None
+    nextAttemptAt: Timestamp | None = Field(description="When the next attempt is due, if PENDING.")
     lastError: str | None
     attempts: list[AttemptView]
 

@@ -245,3 +245,8 @@ def describe_delivery(record: DeliveryRecord) -> dict[str, Any]:
 
 def _when(value: datetime | None) -> str | None:
     return isoformat_ms(value) if value else None
+
+
+async def forget_jobs(session: AsyncSession, job_ids: Sequence[str]) -> None:
+    """Forget the user of these jobs in their events (their reports are being deleted)."""
+    await repository.forget_users_of_jobs(session, job_ids)

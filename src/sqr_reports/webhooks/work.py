@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports.config import WebhookSettings
+from sqr_reports.correlation import Id
 from sqr_reports.queue.work import Claim, Lease, Work, WorkFailed
 from sqr_reports.webhooks import delivery, retry
 from sqr_reports.webhooks.delivery import TerminalJob
@@ -65,6 +66,10 @@ class DeliveryWork:
 
     def on_claim(self, row: Any, now: datetime) -> None:
         return None
+
+    @staticmethod
+    def log_ids(row: Any) -> dict[str, Id]:
+        return {"delivery_id": row.id, "event_id": row.event_id, "org_id": row.org_id}
 
     async def perform(self, claim: Claim) -> AttemptResult:
         async with self._read_sessions() as session:

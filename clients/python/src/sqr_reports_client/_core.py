@@ -132,6 +132,9 @@ class Core:
                 delay = poll_delay(response, job, now - started)
             yield Sleep(min(delay, deadline - now))
 
+    def delete(self, job_id: str) -> Flow[None]:
+        yield from self._call(self._request("DELETE", _job_path(job_id)))
+
     def download_url(self, job_id: str) -> Flow[DownloadUrl]:
         response = yield from self._call(self._request("GET", f"{_job_path(job_id)}/url"))
         return _parsed(response, DownloadUrl.from_json)

@@ -96,6 +96,10 @@ class AsyncClient:
         """As `Client.wait` (`on_progress` is a plain function here too)."""
         return await self._run(self._core.wait(job_id, timeout, on_progress, raise_on_failure))
 
+    async def delete(self, job_id: str) -> None:
+        """As `Client.delete`."""
+        await self._run(self._core.delete(job_id))
+
     async def download_url(self, job_id: str) -> DownloadUrl:
         """As `Client.download_url`."""
         return await self._run(self._core.download_url(job_id))

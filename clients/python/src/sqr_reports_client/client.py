@@ -102,6 +102,12 @@ class Client:
         `on_progress` gets every status seen. Raises `WaitTimeout` after `timeout` seconds."""
         return self._run(self._core.wait(job_id, timeout, on_progress, raise_on_failure))
 
+    def delete(self, job_id: str) -> None:
+        """Delete the job's report and personal data now (scope `delete:reports`); a job still
+        running is cancelled. Safe to repeat: deleting a deleted or expired report succeeds.
+        Afterwards `download_url` raises `Gone`."""
+        self._run(self._core.delete(job_id))
+
     def download_url(self, job_id: str) -> DownloadUrl:
         """A fresh signed URL for a COMPLETE job's PDF, valid for 300 s (`Unprocessable` for a
         job that is not COMPLETE). It needs no token: anyone holding it can download."""

@@ -55,6 +55,8 @@ class JobErrorCode(_OpenEnum):
     STORAGE_FAILED = "STORAGE_FAILED"
     #: Anything else, including workers that stopped responding on every attempt.
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    #: The job was deleted (DELETE, or its user's erasure) before its report was generated.
+    REPORT_DELETED = "REPORT_DELETED"
 
 
 #: The status body's fields this class names; anything else goes to `Job.extra`.

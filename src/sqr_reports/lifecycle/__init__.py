@@ -1,0 +1,1 @@
+"""Personal data's lifetime: retention, deletion and erasure of reports and users (ADR 0021)."""

@@ -1,0 +1,79 @@
+"""Migration 0006: org names become unique ignoring case; duplicates already stored are renamed,
+not refused; the previous release keeps inserting orgs. On SQLite and (with
+SQR_REPORTS_TEST_DATABASE_URL) on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sqr_reports.db.engine import create_engine
+from sqr_reports.db.migrate import upgrade
+from tests.conftest import CONFIGURED_POSTGRES_URL
+
+#: A schema of its own, so that migrating leaves the suite's alone.
+PG_SCHEMA = "org_names_migration_test"
+_ORG = "INSERT INTO orgs (id, name, status, created_at) VALUES (:id, :name, 'ACTIVE', :t)"
+LONG = "L" * 200
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        built = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'names.db'}")
+        yield built
+        await built.dispose()
+        return
+    if not CONFIGURED_POSTGRES_URL:
+        pytest.skip("needs PostgreSQL (SQR_REPORTS_TEST_DATABASE_URL)")
+    admin = create_async_engine(CONFIGURED_POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        await connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    built = create_async_engine(
+        CONFIGURED_POSTGRES_URL, connect_args={"server_settings": {"search_path": PG_SCHEMA}}
+    )
+    yield built
+    await built.dispose()
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA {PG_SCHEMA} CASCADE"))
+    await admin.dispose()
+
+
+async def _insert(engine: AsyncEngine, *orgs: tuple[str, str, str]) -> None:
+    async with engine.begin() as db:
+        for org_id, name, day in orgs:
+            at = datetime(2026, 1, int(day))
+            await db.execute(text(_ORG), {"id": org_id, "name": name, "t": at})
+
+
+async def test_duplicates_are_renamed_oldest_first_and_new_ones_refused(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade(engine, "0005")
+    await _insert(
+        engine,
+        ("a", "Acme", "02"), ("b", "ACME", "03"), ("c", "acme", "04"),
+        ("taken", "Acme (2)", "01"),  # an older org already has the first suffix
+        ("long1", LONG, "05"), ("long2", LONG.lower(), "06"), ("other", "Other", "07"),
+    )  # fmt: skip
+
+    await upgrade(engine, "0006")
+    async with engine.connect() as db:
+        rows = (await db.execute(text("SELECT id, name FROM orgs"))).all()
+    names = {row[0]: row[1] for row in rows}
+    # The previous release, during a rollout, still registers orgs with new names.
+    await _insert(engine, ("rollout", "Rollout Ltd", "08"))
+    with pytest.raises(IntegrityError):
+        await _insert(engine, ("dup", "OTHER", "09"))
+
+    assert names == {
+        "taken": "Acme (2)", "a": "Acme", "b": "ACME (3)", "c": "acme (4)",
+        "long1": LONG, "long2": "l" * 196 + " (2)", "other": "Other",
+    }  # fmt: skip
