@@ -1,13 +1,14 @@
-"""What the load benchmarks share: many orgs with their clients and users, and process CPU.
+"""What the load benchmarks share: many orgs with their clients, users and tokens, and process CPU.
 
 A load from one org measures one org's rate limit and one user's report; real traffic comes from
 many orgs, each with its own users. `create_orgs` registers orgs and clients through the
 project's services (one process instead of hundreds of CLI calls); `users_jsonl` writes their
-users for `sqr-reports user import`.
+users for `sqr-reports user import`; `fetch_tokens` gets each org a token from the API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sqr_reports.auth import service as auth
 from sqr_reports.config import Settings
@@ -66,6 +71,34 @@ async def create_orgs(settings: Settings, count: int) -> list[OrgCredentials]:
     finally:
         await container.close()
     return created
+
+
+def write_signing_key(path: Path) -> None:
+    """One RS256 key that every API process signs with (tokens must verify on any of them)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+async def fetch_tokens(
+    http: httpx.AsyncClient, apis: list[str], orgs: list[OrgCredentials]
+) -> dict[int, str]:
+    """One token per org (Argon2id at production cost: a few at a time)."""
+    limit = asyncio.Semaphore(2 * len(apis))
+
+    async def one(org: OrgCredentials) -> tuple[int, str]:
+        async with limit:
+            url = f"{apis[org.index % len(apis)]}/oauth2/token"
+            response = await http.post(url, json=org.token_request())
+        if response.status_code != 200:
+            raise SystemExit(f"token for org {org.index}: {response.status_code} {response.text}")
+        return org.index, str(response.json()["access_token"])
+
+    return dict(await asyncio.gather(*(one(org) for org in orgs)))
 
 
 def user_id(org: int, user: int) -> str:

@@ -30,6 +30,13 @@ def pct(values: list[float], q: float) -> float:
 
 def recreate_database(url: str) -> None:
     """Drop and create the database `url` names (with PostgreSQL's own tools)."""
+    name, pg, env = drop_database(url)
+    subprocess.run(["createdb", *pg, name], check=True, env=env)
+
+
+def drop_database(url: str) -> tuple[str, list[str], dict[str, str]]:
+    """Drop the database `url` names, if it exists; returns its name, the connection options of
+    PostgreSQL's tools for it and their environment."""
     parsed = make_url(url)
     name = parsed.database or ""
     if name in PROTECTED_DATABASES or not name:
@@ -40,4 +47,4 @@ def recreate_database(url: str) -> None:
     if parsed.password:
         quiet["PGPASSWORD"] = parsed.password
     subprocess.run(["dropdb", *pg, "--if-exists", "--force", name], check=True, env=quiet)
-    subprocess.run(["createdb", *pg, name], check=True, env=quiet)
+    return name, pg, quiet

@@ -39,7 +39,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,22 +49,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
 import httpx
-from botocore.config import Config
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+import localstack_s3
 from fleet import (
     CLK_TCK,
-    OrgCredentials,
     cli,
     create_orgs,
+    fetch_tokens,
     parse_time,
     proc_stat,
     user_id,
     users_jsonl,
+    write_signing_key,
 )
 from measure import free_port, pct, recreate_database
+from processes import (
+    Service,
+    Services,
+    base_env,
+    group_members,
+    interrupt_on_sigterm,
+    step,
+    wait_ready,
+    wait_worker,
+)
 from pydantic import SecretStr
 from pypdf import PdfReader
 from sqlalchemy import func, select
@@ -76,16 +83,10 @@ from sqr_reports.reports.models import TERMINAL, JobStatus, ReportJob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
-BIN = Path(sys.executable).parent / "sqr-reports"
-ROOT = Path(__file__).resolve().parent.parent
-LOCALSTACK_SCRIPT = ROOT / "scripts" / "localstack.sh"
 #: The documented advice is every 3-5 s; 0.5 s resolves latency without the polling itself taking
 #: the CPU that rendering needs (2 cores are shared by the service, the databases and this client).
 POLL_SECONDS = 0.5
-#: Databases this benchmark must never drop.
-LOCALSTACK_KEY = "test"  # LocalStack's well-known credentials (never a real secret)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -100,19 +101,7 @@ def latency(values: list[float]) -> str:
     return f"p50 {pct(ms, 0.5):7.1f} ms   p99 {pct(ms, 0.99):7.1f} ms   max {max(ms):7.1f} ms"
 
 
-def step(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 # -- processes -------------------------------------------------------------------------------------
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) and int(stat[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
 def cpu_by_role(groups: dict[int, str]) -> dict[str, float]:
     """CPU seconds since start, by role: our process groups (pgid -> role), this benchmark,
     PostgreSQL and LocalStack. Reaped children count with their parent (cutime, cstime), so a
@@ -146,7 +135,7 @@ def cpu_by_role(groups: dict[int, str]) -> dict[str, float]:
 def rss_mib(pgid: int) -> float:
     """Resident memory of a process group we started (the process and its render processes)."""
     pages = 0
-    for pid in _group_members(pgid):
+    for pid in group_members(pgid):
         with contextlib.suppress(OSError, IndexError, ValueError):
             pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     return pages * PAGE_SIZE / 2**20
@@ -168,130 +157,7 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (total - idle) / CLK_TCK, total / CLK_TCK
 
 
-@dataclass
-class Service:
-    name: str
-    kind: str  # "api", "worker" or "serve"
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str = ""
-
-    def running(self) -> bool:
-        """Whether the process still runs, without reaping it: an exited process stays a zombie
-        until `Services.stop`, so its pid, which is also its process group id, stays ours."""
-        if self.process.returncode is not None:
-            return False
-        try:
-            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-            return os.waitid(os.P_PID, self.process.pid, flags) is None
-        except ChildProcessError:
-            return False
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-
-@dataclass
-class Services:
-    """The processes this benchmark started: each in its own session (so a Ctrl-C reaches only
-    the benchmark, which then stops them in order), logging to a file of its own."""
-
-    log_dir: Path
-    started: list[Service] = field(default_factory=list)
-    exit_codes: dict[str, int] = field(default_factory=dict)
-    killed: list[str] = field(default_factory=list)
-
-    def start(
-        self, name: str, kind: str, args: list[str], env: dict[str, str], cwd: Path, url: str = ""
-    ) -> Service:
-        log = self.log_dir / f"{name}.log"
-        with log.open("wb") as handle:
-            process = subprocess.Popen(
-                [str(BIN), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        service = Service(name, kind, process, log, url)
-        self.started.append(service)
-        return service
-
-    def dead(self) -> list[Service]:
-        return [s for s in self.started if not s.running()]
-
-    def stop(self, timeout: float = 45.0) -> None:
-        """SIGTERM to each (a graceful shutdown), SIGKILL to the group of any that hangs.
-
-        Nothing is reaped before its group is checked: while the leader is an unreaped process,
-        its pid (the group id) cannot be reused, so every member found is one of ours.
-        """
-        for service in self.started:
-            if service.running():
-                os.kill(service.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for service in self.started:
-            while service.running() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if service.running():
-                self.killed.append(service.name)
-                os.killpg(service.process.pid, signal.SIGKILL)
-                while service.running():
-                    time.sleep(0.05)
-            for pid in _group_members(service.process.pid):  # e.g. an orphaned render process
-                if pid != service.process.pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-            self.exit_codes[service.name] = service.process.wait()
-        self.started.clear()
-
-
 # -- infrastructure --------------------------------------------------------------------------------
-def s3_healthy(endpoint: str) -> bool:
-    try:
-        services = httpx.get(f"{endpoint}/_localstack/health", timeout=2).json()["services"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return False
-    return isinstance(services, dict) and services.get("s3") in ("available", "running")
-
-
-def s3_client(endpoint: str, region: str) -> S3Client:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=LOCALSTACK_KEY,
-        aws_secret_access_key=LOCALSTACK_KEY,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-
-
-def s3_objects(client: S3Client, bucket: str) -> list[str]:
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
-
-
-def remove_bucket(client: S3Client, bucket: str) -> None:
-    keys = s3_objects(client, bucket)
-    for start in range(0, len(keys), 1000):
-        chunk: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
-        client.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
-    client.delete_bucket(Bucket=bucket)
-
-
-def write_signing_key(path: Path) -> None:
-    """One RS256 key that every API process signs with (tokens must verify on any of them)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-
-
 # -- test data -------------------------------------------------------------------------------------
 # -- the load --------------------------------------------------------------------------------------
 @dataclass
@@ -316,24 +182,6 @@ class Counters:
     polls: int = 0
     #: Polls that got no status, by what they got instead (retried at the next interval).
     poll_errors: Counter[str] = field(default_factory=Counter)
-
-
-async def fetch_tokens(
-    http: httpx.AsyncClient, apis: list[str], orgs: list[OrgCredentials]
-) -> dict[int, str]:
-    """One token per org (Argon2id at production cost: a few at a time)."""
-    limit = asyncio.Semaphore(2 * len(apis))
-
-    async def one(org: OrgCredentials) -> tuple[int, str]:
-        body = {"client_id": org.client_id, "client_secret": org.client_secret,
-                "grant_type": "client_credentials"}  # fmt: skip
-        async with limit:
-            response = await http.post(f"{apis[org.index % len(apis)]}/oauth2/token", json=body)
-        if response.status_code != 200:
-            raise SystemExit(f"token for org {org.index}: {response.status_code} {response.text}")
-        return org.index, str(response.json()["access_token"])
-
-    return dict(await asyncio.gather(*(one(org) for org in orgs)))
 
 
 async def run_job(
@@ -533,32 +381,6 @@ class Setup:
     processes: str
     read_objects: Callable[[], list[str]]
     read_object: Callable[[str], bytes]
-
-
-def base_env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
-    return env | {"SQR_REPORTS_DATA_DIR": str(workdir / "data"), "SQR_REPORTS_LOG_LEVEL": "WARNING"}
-
-
-async def wait_ready(http: httpx.AsyncClient, service: Service, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if not service.running():
-            raise SystemExit(f"{service.name} exited during start-up:\n{service.tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(f"{service.url}/readyz")).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise SystemExit(f"{service.name} not ready in time:\n{service.tail()}")
-
-
-async def wait_worker(service: Service, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if not service.running():
-            raise SystemExit(f"{service.name} exited during start-up:\n{service.tail()}")
-        if "started (concurrency" in service.log_text():
-            return
-        await asyncio.sleep(0.2)
-    raise SystemExit(f"{service.name} did not start in time:\n{service.tail()}")
 
 
 async def start_services(
@@ -784,37 +606,16 @@ def run_and_stop(args: argparse.Namespace, setup: Setup, services: Services) -> 
         services.stop()
 
 
-def interrupt_on_sigterm() -> None:
-    """Outside the event loop, SIGTERM raises KeyboardInterrupt: clean up as on Ctrl-C."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-@contextlib.contextmanager
-def localstack(endpoint: str) -> Iterator[None]:
-    """Use the S3 that answers at the endpoint, or start LocalStack (and stop only that one)."""
-    if s3_healthy(endpoint):
-        step(f"using the S3 already running at {endpoint}")
-        yield
-        return
-    step("starting LocalStack (scripts/localstack.sh)")
-    try:
-        subprocess.run([str(LOCALSTACK_SCRIPT), "start"], check=True, start_new_session=True)
-        yield
-    finally:
-        step("stopping the LocalStack this benchmark started")
-        subprocess.run([str(LOCALSTACK_SCRIPT), "stop"], check=False, start_new_session=True)
-
-
 @contextlib.contextmanager
 def bucket(endpoint: str, region: str) -> Iterator[tuple[S3Client, str]]:
-    client = s3_client(endpoint, region)
+    client = localstack_s3.s3_client(endpoint, region)
     name = f"sqr-bench-{secrets.token_hex(6)}"
     client.create_bucket(Bucket=name)
     try:
         yield client, name
     finally:
         with contextlib.suppress(Exception):
-            remove_bucket(client, name)
+            localstack_s3.remove_bucket(client, name)
 
 
 def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> int:
@@ -823,11 +624,14 @@ def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> in
     recreate_database(f"postgresql://postgres@127.0.0.1:5432/{args.database}")
     key_file = workdir / "signing-key.pem"
     write_signing_key(key_file)
-    with localstack(args.s3_endpoint), bucket(args.s3_endpoint, args.s3_region) as (s3, name):
+    with (
+        localstack_s3.shared(args.s3_endpoint),
+        bucket(args.s3_endpoint, args.s3_region) as (s3, name),
+    ):
         storage = StorageSettings(
             backend="s3", s3_bucket=name, s3_region=args.s3_region,
-            s3_endpoint_url=args.s3_endpoint, s3_access_key_id=LOCALSTACK_KEY,
-            s3_secret_access_key=SecretStr(LOCALSTACK_KEY), s3_addressing_style="path",
+            s3_endpoint_url=args.s3_endpoint, s3_access_key_id=localstack_s3.KEY,
+            s3_secret_access_key=SecretStr(localstack_s3.KEY), s3_addressing_style="path",
         )  # fmt: skip
         settings = Settings(
             _env_file=None, data_dir=workdir / "data", database_url=database_url,
@@ -841,8 +645,8 @@ def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> in
             "SQR_REPORTS_STORAGE__S3_BUCKET": name,
             "SQR_REPORTS_STORAGE__S3_REGION": args.s3_region,
             "SQR_REPORTS_STORAGE__S3_ENDPOINT_URL": args.s3_endpoint,
-            "SQR_REPORTS_STORAGE__S3_ACCESS_KEY_ID": LOCALSTACK_KEY,
-            "SQR_REPORTS_STORAGE__S3_SECRET_ACCESS_KEY": LOCALSTACK_KEY,
+            "SQR_REPORTS_STORAGE__S3_ACCESS_KEY_ID": localstack_s3.KEY,
+            "SQR_REPORTS_STORAGE__S3_SECRET_ACCESS_KEY": localstack_s3.KEY,
             "SQR_REPORTS_STORAGE__S3_ADDRESSING_STYLE": "path",
         }
         processes = (
@@ -852,7 +656,7 @@ def scale_out(args: argparse.Namespace, workdir: Path, services: Services) -> in
         title = "Scale-out: PostgreSQL, S3 on LocalStack"
         setup = Setup(
             "scale-out", settings, env, workdir, title, processes,
-            lambda: s3_objects(s3, name),
+            lambda: localstack_s3.s3_objects(s3, name),
             lambda key: s3.get_object(Bucket=name, Key=key)["Body"].read(),
         )  # fmt: skip
         return run_and_stop(args, setup, services)
