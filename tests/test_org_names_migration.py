@@ -5,14 +5,15 @@ SQR_REPORTS_TEST_DATABASE_URL) on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from sqr_reports.db.base import UTCDateTime
 from sqr_reports.db.engine import create_engine
 from sqr_reports.db.migrate import upgrade
 from tests.conftest import CONFIGURED_POSTGRES_URL
@@ -49,8 +50,11 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 async def _insert(engine: AsyncEngine, *orgs: tuple[str, str, str]) -> None:
     async with engine.begin() as db:
         for org_id, name, day in orgs:
-            at = datetime(2026, 1, int(day))
-            await db.execute(text(_ORG), {"id": org_id, "name": name, "t": at})
+            at = datetime(2026, 1, int(day), tzinfo=UTC)
+            # Typed, so SQLAlchemy writes the time as the column type does (the sqlite3
+            # module's own datetime adapter is deprecated since Python 3.12).
+            insert = text(_ORG).bindparams(bindparam("t", type_=UTCDateTime()))
+            await db.execute(insert, {"id": org_id, "name": name, "t": at})
 
 
 async def test_duplicates_are_renamed_oldest_first_and_new_ones_refused(
