@@ -138,7 +138,6 @@ CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 HasherDep = Annotated[SecretHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 ThrottleDep = Annotated[FailureThrottle, Depends(get_throttle)]
-SourceAddressDep = Annotated[str, Depends(get_source_address)]
 OriginDep = Annotated[Origin, Depends(get_origin)]
 RetentionDep = Annotated[Retention, Depends(get_retention)]
 ReaderEngineDep = Annotated[AsyncEngine, Depends(get_reader_engine)]
@@ -163,14 +162,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """For unsafe methods that still only read (the token endpoint)."""
+    """For unsafe methods that still only read (the token endpoint's check of credentials,
+    which must not hold SQLite's write lock through Argon2)."""
     async with _container(request).read_sessions() as session:
         yield session
 
 
 async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """For safe methods that still write: minting a download URL, and a download, append to
-    the audit trail (on SQLite this takes the write lock, in turn with other writers)."""
+    the audit trail (on SQLite this takes the write lock, in turn with other writers); and for
+    the token endpoint's record of a grant or refusal, written only once the check is done."""
     async with _container(request).sessions() as session:
         yield session
 

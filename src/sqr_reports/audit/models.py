@@ -20,12 +20,34 @@ HEAD_ID = 1
 class AuditEvent(StrEnum):
     """What happened. Other features and admin commands may record words of their own."""
 
+    TOKEN_ISSUED = "token.issued"  # noqa: S105 (an event's name, not a secret)
+    #: A client authentication that was checked and failed, or asked for scopes not held;
+    #: not a malformed or throttled request (ADR 0021: what a guesser can make us write).
+    TOKEN_REFUSED = "token.refused"  # noqa: S105 (an event's name, not a secret)
+    JOB_CREATED = "job.created"
     REPORT_URL_MINTED = "report.url_minted"
     REPORT_DOWNLOADED = "report.downloaded"
     REPORT_DELETED = "report.deleted"
     REPORT_EXPIRED = "report.expired"
     USER_ERASED = "user.erased"
     ORG_RETENTION_CHANGED = "org.retention_changed"
+    # What operators do with the admin commands (`cli`), each as `admin:<operator>`.
+    ORG_CREATED = "org.created"
+    ORG_SUSPENDED = "org.suspended"
+    ORG_RESUMED = "org.resumed"
+    CLIENT_CREATED = "client.created"
+    CLIENT_SECRET_ROTATED = "client.secret_rotated"  # noqa: S105 (an event's name, not a secret)
+    CLIENT_REVOKED = "client.revoked"
+    KEY_ROTATED = "key.rotated"
+    KEY_RETIRED = "key.retired"
+    JOB_RETRIED = "job.retried"
+    USERS_IMPORTED = "user.imported"
+    WEBHOOK_SET = "webhook.set"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_ENABLED = "webhook.enabled"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 (an event's name, not a secret)
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
+    POLICY_SET = "policy.set"
     AUDIT_PRUNED = "audit.pruned"
 
 
@@ -48,8 +70,8 @@ class AuditRecord(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     event: Mapped[str] = mapped_column(String(40))
-    #: Who: `client:<client id>`, `admin:<operator>`, `signed-url` (whoever holds one) or
-    #: `system` (the workers: retention).
+    #: Who: `client:<client id>`, `admin:<operator>`, `signed-url` (whoever holds one),
+    #: `anonymous` (a refused token request) or `system` (the workers: retention).
     actor: Mapped[str] = mapped_column(String(100))
     org_id: Mapped[str | None] = mapped_column(String(36))
     job_id: Mapped[str | None] = mapped_column(String(36))

@@ -22,6 +22,8 @@ from sqr_reports.db.clock import SessionClock
 SYSTEM = "system"
 #: The actor of a download through a signed URL: whoever holds the URL.
 SIGNED_URL = "signed-url"
+#: The actor of a refused token request: whoever sent it (the client id it claimed is a detail).
+ANONYMOUS = "anonymous"
 #: Records read per statement when exporting, verifying or pruning.
 PAGE = 1000
 #: The columns' lengths (`AuditRecord`).

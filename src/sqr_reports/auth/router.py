@@ -18,9 +18,11 @@ from sqr_reports.dependencies import (
     CodecDep,
     HasherDep,
     KeysDep,
+    OriginDep,
+    QueueClockDep,
     ReadSessionDep,
-    SourceAddressDep,
     ThrottleDep,
+    WriteSessionDep,
     media_type,
 )
 from sqr_reports.errors import OAuthError
@@ -139,23 +141,32 @@ _TOKEN_DOCS: dict[str, Any] = {
 async def token(
     request: Request,
     session: ReadSessionDep,
+    audit_session: WriteSessionDep,
     hasher: HasherDep,
     codec: CodecDep,
     clock: ClockDep,
+    audit_clock: QueueClockDep,
     throttle: ThrottleDep,
-    source: SourceAddressDep,
+    origin: OriginDep,
 ) -> JSONResponse:
     """OAuth 2.0 client-credentials grant: JSON body, form body or HTTP Basic client auth."""
     parameters = await _token_request(request)
-    grant = await grant_token(
-        session,
-        parameters,
-        hasher=hasher,
-        codec=codec,
-        clock=clock,
-        throttle=throttle,
-        source=source,
-    )
+    try:
+        grant = await grant_token(
+            session,
+            parameters,
+            hasher=hasher,
+            codec=codec,
+            clock=clock,
+            throttle=throttle,
+            audit_session=audit_session,
+            audit_clock=audit_clock,
+            origin=origin,
+        )
+    except OAuthError:
+        await audit_session.commit()  # a refusal's record (if it was one that is recorded)
+        raise
+    await audit_session.commit()
     body = {
         "access_token": grant.access_token,
         "token_type": "Bearer",

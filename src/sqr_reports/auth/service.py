@@ -9,6 +9,8 @@ from http import HTTPStatus
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from sqr_reports.audit import service as audit
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.auth import repository, scopes
 from sqr_reports.auth.credentials import (
     HasherBusy,
@@ -19,7 +21,13 @@ from sqr_reports.auth.credentials import (
 from sqr_reports.auth.models import ApiClient, ClientStatus
 from sqr_reports.auth.repository import Grant
 from sqr_reports.auth.throttle import FailureThrottle
-from sqr_reports.auth.tokens import InvalidToken, TokenClaims, TokenCodec, TokenVerifier
+from sqr_reports.auth.tokens import (
+    InvalidToken,
+    TokenClaims,
+    TokenCodec,
+    TokenVerifier,
+    new_token_id,
+)
 from sqr_reports.clock import Clock
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.errors import (
@@ -34,7 +42,9 @@ from sqr_reports.errors import (
 from sqr_reports.orgs import repository as orgs
 from sqr_reports.orgs.models import OrgStatus
 
-_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+#: The longest client id there can be; a claimed one is recorded cut to it.
+CLAIMED_ID_LENGTH = 64
+_CLIENT_ID = re.compile(rf"^[\x21-\x7e]{{1,{CLAIMED_ID_LENGTH}}}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,36 +78,83 @@ async def grant_token(
     codec: TokenCodec,
     clock: Clock,
     throttle: FailureThrottle,
-    source: str,
+    audit_session: AsyncSession,
+    audit_clock: SessionClock,
+    origin: audit.Origin,
 ) -> TokenGrant:
     """OAuth 2.0 client-credentials grant (RFC 6749 §4.4); failed client authentications are
-    throttled per client id and per source address (`auth.throttle`)."""
+    throttled per client id and per source address (`auth.throttle`).
+
+    The grant and each refusal of checked credentials are recorded in `audit_session` (the
+    caller commits it, on a refusal too); `session` only reads, so the Argon2 check never runs
+    under SQLite's write lock. A malformed or throttled request is not recorded: it costs the
+    sender nothing, so recording it would let anyone make the service write (ADR 0021)."""
+    client_id, secret = _credentials(request)
+    source = origin.source or "unknown"
+    if wait := throttle.wait_seconds(client_id, source):
+        raise _throttled(wait)
+    try:
+        client = await _authenticate(session, hasher, client_id, secret)
+    except OAuthError as failed:
+        if failed.oauth_error == "invalid_client":
+            throttle.failed(client_id, source)
+            await _record_refusal(audit_session, audit_clock, client_id, failed, origin)
+        raise
+    throttle.succeeded(client_id)
+    try:
+        granted = _granted_scopes(client, request.scope)
+    except OAuthError as refused:
+        await _record_refusal(audit_session, audit_clock, client_id, refused, origin,
+                              org_id=client.org_id)  # fmt: skip
+        raise
+    jti = new_token_id()
+    token = codec.issue(client_id=client.client_id, org_id=client.org_id, scopes=granted,
+                        now=clock.now(), jti=jti)  # fmt: skip
+    issued = audit.Entry(AuditEvent.TOKEN_ISSUED, audit.client_actor(client.client_id),
+                         client.org_id, origin=origin,
+                         details={"scope": " ".join(granted), "jti": jti})  # fmt: skip
+    await audit.record(audit_session, audit_clock, issued)
+    return TokenGrant(access_token=token, expires_in=codec.ttl, scope=" ".join(granted))
+
+
+def _credentials(request: TokenRequest) -> tuple[str, str]:
+    """The client id and secret, once RFC 6749's checks of the request itself pass."""
     if not request.grant_type:
         raise OAuthError("invalid_request", "The grant_type parameter is required")
     if request.grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported")
     if not request.client_id or not request.client_secret:
         raise OAuthError("invalid_client", "Client authentication failed")
-    if wait := throttle.wait_seconds(request.client_id, source):
-        failure = OAuthError(
-            "temporarily_unavailable",
-            "Too many failed client authentications; retry after Retry-After seconds",
-            status=HTTPStatus.TOO_MANY_REQUESTS,
-        )
-        failure.headers["Retry-After"] = str(wait)
-        raise failure
-    try:
-        client = await _authenticate(session, hasher, request.client_id, request.client_secret)
-    except OAuthError as failed:
-        if failed.oauth_error == "invalid_client":
-            throttle.failed(request.client_id, source)
-        raise
-    throttle.succeeded(request.client_id)
-    granted = _granted_scopes(client, request.scope)
-    token = codec.issue(
-        client_id=client.client_id, org_id=client.org_id, scopes=granted, now=clock.now()
+    return request.client_id, request.client_secret
+
+
+def _throttled(wait: int) -> OAuthError:
+    failure = OAuthError(
+        "temporarily_unavailable",
+        "Too many failed client authentications; retry after Retry-After seconds",
+        status=HTTPStatus.TOO_MANY_REQUESTS,
     )
-    return TokenGrant(access_token=token, expires_in=codec.ttl, scope=" ".join(granted))
+    failure.headers["Retry-After"] = str(wait)
+    return failure
+
+
+async def _record_refusal(
+    session: AsyncSession,
+    clock: SessionClock,
+    claimed_client_id: str,
+    refusal: OAuthError,
+    origin: audit.Origin,
+    *,
+    org_id: str | None = None,
+) -> None:
+    """A refusal of checked credentials (`invalid_client`) or of the scopes asked for
+    (`invalid_scope`, `org_id` then known): the id as claimed, cut to the longest a client id
+    can be, and the reason; never the secret. A client that is unknown, revoked or of a
+    suspended org is one reason, as the answer is, so the trail tells no more than it."""
+    actor = audit.ANONYMOUS if org_id is None else audit.client_actor(claimed_client_id)
+    details = {"client_id": claimed_client_id[:CLAIMED_ID_LENGTH], "reason": refusal.oauth_error}
+    entry = audit.Entry(AuditEvent.TOKEN_REFUSED, actor, org_id, origin=origin, details=details)
+    await audit.record(session, clock, entry)
 
 
 async def _authenticate(

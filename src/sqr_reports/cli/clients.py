@@ -9,9 +9,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.audit import service as audit
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.auth import service as auth
-from sqr_reports.auth.models import ApiClient
-from sqr_reports.cli.command import Commands, add_command, columns, emit, fields, with_container
+from sqr_reports.auth.models import ApiClient, ClientStatus
+from sqr_reports.cli.command import (
+    Commands,
+    add_command,
+    admin_entry,
+    columns,
+    emit,
+    fields,
+    record_change,
+    with_container,
+)
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.container import Container
 from sqr_reports.orgs import service as orgs
@@ -54,6 +67,9 @@ async def _create(container: Container, args: argparse.Namespace) -> int:
         client, secret = await auth.create_client(
             session, args.org_id, requested, hasher=container.hasher, clock=container.db_clock
         )
+        details = {"client_id": client.client_id, "scope": client.scopes}
+        created = admin_entry(AuditEvent.CLIENT_CREATED, org_id=client.org_id, details=details)
+        await record_change(session, container, created)
     record = {
         "client_id": client.client_id,
         "client_secret": secret,
@@ -83,6 +99,8 @@ async def _show(container: Container, args: argparse.Namespace) -> int:
 async def _rotate(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
         secret = await auth.rotate_secret(session, container.hasher, args.client_id)
+        entry = await _client_entry(session, AuditEvent.CLIENT_SECRET_ROTATED, args.client_id)
+        await record_change(session, container, entry)
     record = {"client_id": args.client_id, "client_secret": secret}
     text = (f"{fields(record, 14)}\n(the secret is shown only once; the previous one no longer "
             "works; tokens issued with it stay valid until they expire: `client revoke` stops "
@@ -93,6 +111,16 @@ async def _rotate(container: Container, args: argparse.Namespace) -> int:
 
 async def _revoke(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
+        already = (await auth.get_client(session, args.client_id)).status == ClientStatus.REVOKED
         client = await auth.revoke_client(session, container.db_clock, args.client_id)
+        if not already:  # the trail records changes: a repeated command changed nothing
+            entry = await _client_entry(session, AuditEvent.CLIENT_REVOKED, client.client_id)
+            await record_change(session, container, entry)
     print(f"client {client.client_id} revoked")
     return 0
+
+
+async def _client_entry(session: AsyncSession, event: str, client_id: str) -> audit.Entry:
+    """An action on a client, under its org (so the org's export shows it); never a secret."""
+    client = await auth.get_client(session, client_id)
+    return admin_entry(event, org_id=client.org_id, details={"client_id": client.client_id})

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqr_reports.audit import service as audit
 from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.migrate import upgrade
@@ -76,3 +81,43 @@ def columns(rows: Sequence[dict[str, Any]], names: Sequence[str], empty: str) ->
     lines = [names, *cells]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
                      for line in lines)  # fmt: skip
+
+
+def operator() -> str:
+    """Who runs this command, as the audit trail names an operator: login and machine."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid (a bare container)
+        login = "unknown"
+    return f"{login}@{socket.gethostname()}"
+
+
+def admin_entry(
+    event: str,
+    *,
+    org_id: str | None = None,
+    job_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> audit.Entry:
+    """An operator's action, as the audit trail records it: ids and small facts, no secret."""
+    actor = audit.admin_actor(operator())
+    return audit.Entry(event, actor, org_id=org_id, job_id=job_id, details=details or {})
+
+
+async def record_change(session: AsyncSession, container: Container, entry: audit.Entry) -> None:
+    """Record an operator's change in the transaction that makes it, as its last statement
+    (the chain's lock is then held only until the commit): both happen, or neither."""
+    await audit.record(session, container.db_clock, entry)
+
+
+def record_alone(settings: Settings, entry: audit.Entry) -> None:
+    """Record an action that changed files, not the database (the signing keys), in a
+    transaction of its own, once the change is made; if this fails, the command fails saying
+    so, though the change stays made."""
+
+    async def append(container: Container, _: argparse.Namespace) -> int:
+        async with container.sessions.begin() as session:
+            await record_change(session, container, entry)
+        return 0
+
+    with_container(append)(settings, argparse.Namespace())

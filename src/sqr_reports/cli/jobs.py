@@ -8,7 +8,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqr_reports.cli.command import Commands, add_command, columns, emit, fields, with_container
+from sqr_reports.audit.models import AuditEvent
+from sqr_reports.cli.command import (
+    Commands,
+    add_command,
+    admin_entry,
+    columns,
+    emit,
+    fields,
+    record_change,
+    with_container,
+)
 from sqr_reports.container import Container
 from sqr_reports.orgs import service as orgs
 from sqr_reports.reports import admin
@@ -62,7 +72,10 @@ async def _retry(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
         job = await admin.retry_job(session, args.job_id, attempts=budget,
                                     clock=container.db_clock)  # fmt: skip
-        record = admin.describe(job)
+        retried = admin_entry(AuditEvent.JOB_RETRIED, org_id=job.org_id, job_id=job.id,
+                              details={"attempts": budget})  # fmt: skip
+        await record_change(session, container, retried)
+        described = admin.describe(job)
     text = f"job {job.id} is PENDING again, with {budget} more attempt(s)"
-    emit(args.json, record, text)
+    emit(args.json, described, text)
     return 0

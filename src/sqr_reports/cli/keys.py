@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.auth.key_directory import (
     PUBLISH_AHEAD_SECONDS,
     RETIRE_MARGIN_SECONDS,
@@ -21,7 +22,16 @@ from sqr_reports.auth.key_directory import (
     KeyState,
 )
 from sqr_reports.auth.keys import KeyRing, load_pem, new_pem
-from sqr_reports.cli.command import CommandError, Commands, add_command, columns, emit, fields
+from sqr_reports.cli.command import (
+    CommandError,
+    Commands,
+    add_command,
+    admin_entry,
+    columns,
+    emit,
+    fields,
+    record_alone,
+)
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.config import Settings
 from sqr_reports.keyfiles import write_private_file
@@ -95,6 +105,7 @@ def _rotate(settings: Settings, args: argparse.Namespace) -> int:
                            "the data directory's keys are rotated in place")  # fmt: skip
     made = KeyDirectory(settings.data_dir / "keys").rotate(now=time.time(), signs_in=args.signs_in)
     kid = made.load().kid
+    record_alone(settings, admin_entry(AuditEvent.KEY_ROTATED, details={"kid": kid}))
     retirable = made.since + _lifetime(settings) + RETIRE_MARGIN_SECONDS
     record = {"kid": kid, "file": str(made.path), "signs_from": _when(made.since),
               "previous_keys_retirable_at": _when(retirable)}  # fmt: skip
@@ -115,7 +126,11 @@ def _rotate_configured(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"{args.out} exists already; choose a new file")
     pem = new_pem()
     write_private_file(args.out, pem)
-    record = {"kid": load_pem(pem).kid, "file": str(args.out)}
+    kid = load_pem(pem).kid
+    # Made, not yet in use: the operator rolls it out; the record says who made which key.
+    record_alone(settings, admin_entry(AuditEvent.KEY_ROTATED,
+                                       details={"kid": kid, "rollout": "operator"}))  # fmt: skip
+    record = {"kid": kid, "file": str(args.out)}
     text = (
         f"{fields(record, 6)}\nNow add it LAST to SQR_REPORTS_AUTH__PRIVATE_KEY_FILES and roll "
         "out (published, not signing); then move it FIRST and roll out again (it signs); "
@@ -134,6 +149,8 @@ def _retire(settings: Settings, args: argparse.Namespace) -> int:
     directory = KeyDirectory(settings.data_dir / "keys")
     state = directory.retire(args.key, now=time.time(), token_lifetime=_lifetime(settings),
                              force=args.force)  # fmt: skip
+    details = {"kid": state.kid, "forced": int(args.force)}
+    record_alone(settings, admin_entry(AuditEvent.KEY_RETIRED, details=details))
     record = {"kid": state.kid, "file": str(state.key.path), "retired": True}
     emit(args.json, record, f"key {state.kid} retired ({state.key.path.name} deleted); running "
          "processes stop publishing and accepting it within a second")  # fmt: skip

@@ -5,24 +5,13 @@ erasure (ADR 0021). Both are recorded in the audit trail, naming the operator.
 from __future__ import annotations
 
 import argparse
-import getpass
-import socket
 
-from sqr_reports.cli.command import Commands, add_command, emit, with_container
+from sqr_reports.cli.command import Commands, add_command, emit, operator, with_container
 from sqr_reports.container import Container
 from sqr_reports.lifecycle import service as lifecycle
 from sqr_reports.orgs import service as orgs
 from sqr_reports.queue.store import SqlQueue
 from sqr_reports.queue.worker import Worker
-
-
-def operator() -> str:
-    """Who runs this command, as the audit trail names an operator: login and machine."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):  # no login name for this uid (a bare container)
-        login = "unknown"
-    return f"{login}@{socket.gethostname()}"
 
 
 def add_org_commands(actions: Commands, common: argparse.ArgumentParser) -> None:

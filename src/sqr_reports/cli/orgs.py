@@ -8,10 +8,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.auth import service as auth
 from sqr_reports.cli import lifecycle
 from sqr_reports.cli.clients import client_record
-from sqr_reports.cli.command import Commands, add_command, columns, emit, fields, with_container
+from sqr_reports.cli.command import (
+    Commands,
+    add_command,
+    admin_entry,
+    columns,
+    emit,
+    fields,
+    record_change,
+    with_container,
+)
 from sqr_reports.clock import isoformat_ms
 from sqr_reports.container import Container
 from sqr_reports.orgs import service as orgs
@@ -46,6 +56,7 @@ def org_record(org: Org) -> dict[str, Any]:
 async def _create(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
         org = await orgs.create_org(session, container.db_clock, args.name)
+        await record_change(session, container, admin_entry(AuditEvent.ORG_CREATED, org_id=org.id))
     emit(args.json, {"org_id": org.id, "name": org.name}, f"org_id {org.id}")
     return 0
 
@@ -76,9 +87,19 @@ async def _resume(container: Container, args: argparse.Namespace) -> int:
     return await _set_status(container, args, OrgStatus.ACTIVE)
 
 
+_STATUS_EVENTS = {
+    OrgStatus.SUSPENDED: AuditEvent.ORG_SUSPENDED,
+    OrgStatus.ACTIVE: AuditEvent.ORG_RESUMED,
+}
+
+
 async def _set_status(container: Container, args: argparse.Namespace, status: OrgStatus) -> int:
     async with container.sessions.begin() as session:
         org, changed = await orgs.set_status(session, args.org, status)
+        if changed:  # the trail records changes: a repeated command changed nothing
+            await record_change(
+                session, container, admin_entry(_STATUS_EVENTS[status], org_id=org.id)
+            )
     word = "suspended" if status == OrgStatus.SUSPENDED else "active"
     text = f"org {org.id} ({org.name}) {'is now' if changed else 'was already'} {word}"
     if changed and status == OrgStatus.SUSPENDED:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from sqr_reports.cli.command import Commands, add_command, emit, fields, with_container
+from sqr_reports.audit.models import AuditEvent
+from sqr_reports.cli.command import (
+    Commands,
+    add_command,
+    admin_entry,
+    emit,
+    fields,
+    record_change,
+    with_container,
+)
 from sqr_reports.container import Container
 from sqr_reports.errors import NotFound
 from sqr_reports.orgs import repository as orgs
@@ -59,6 +68,10 @@ async def _set(container: Container, args: argparse.Namespace) -> int:
             clock=container.db_clock,
             default=container.settings.verdict,
         )
+        if changed:  # an unchanged policy adds no version, and no record
+            details = {"version": applied.version, "options": " ".join(sorted(changes))}
+            entry = admin_entry(AuditEvent.POLICY_SET, org_id=args.org_id, details=details)
+            await record_change(session, container, entry)
     if not changed and not args.json:
         print("unchanged: the policy already has these values")
     _emit_policy(args, applied)

@@ -6,8 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.cli import lifecycle
-from sqr_reports.cli.command import Commands, add_command, with_container
+from sqr_reports.cli.command import (
+    Commands,
+    add_command,
+    admin_entry,
+    record_change,
+    with_container,
+)
 from sqr_reports.container import Container
 from sqr_reports.users.service import import_users
 
@@ -28,6 +35,13 @@ async def _import(container: Container, args: argparse.Namespace) -> int:
         return 1
     async with container.sessions.begin() as session:
         result = await import_users(session, container.db_clock, lines)
+        # One record per import, with counts: the users' ids are personal data, and the
+        # trail outlives an erasure.
+        details = {"file": args.file.name, "imported": result.imported,
+                   "rejected": len(result.errors)}  # fmt: skip
+        await record_change(
+            session, container, admin_entry(AuditEvent.USERS_IMPORTED, details=details)
+        )
     for number, reason in result.errors:
         print(f"line {number}: {reason}", file=sys.stderr)
     print(f"imported {result.imported} user(s), rejected {len(result.errors)} line(s)")

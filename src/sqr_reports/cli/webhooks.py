@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
-from sqr_reports.cli.command import Command, Commands, add_command, emit, with_container
+from sqr_reports.audit.models import AuditEvent
+from sqr_reports.cli.command import (
+    Command,
+    Commands,
+    add_command,
+    admin_entry,
+    emit,
+    record_change,
+    with_container,
+)
 from sqr_reports.container import Container
 from sqr_reports.webhooks import service as webhooks
 
@@ -49,9 +59,13 @@ async def _set(container: Container, args: argparse.Namespace) -> int:
             clock=container.db_clock,
             settings=container.settings.webhooks,
         )
-    record = {"org_id": endpoint.org_id, "url": endpoint.url, "secret": secret}
-    text = "\n".join(f"{k:<8}{v}" for k, v in record.items())
-    emit(args.json, record, text + "\n(the secret is shown only once)")
+        # The host only: a receiver's URL may carry a token of its own in its path or query.
+        details = {"host": urlsplit(endpoint.url).hostname or ""}
+        entry = admin_entry(AuditEvent.WEBHOOK_SET, org_id=endpoint.org_id, details=details)
+        await record_change(session, container, entry)
+    printed = {"org_id": endpoint.org_id, "url": endpoint.url, "secret": secret}
+    text = "\n".join(f"{k:<8}{v}" for k, v in printed.items())
+    emit(args.json, printed, text + "\n(the secret is shown only once)")
     return 0
 
 
@@ -67,6 +81,8 @@ async def _show(container: Container, args: argparse.Namespace) -> int:
 async def _disable(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
         await webhooks.disable(session, args.org_id, args.reason, clock=container.db_clock)
+        entry = admin_entry(AuditEvent.WEBHOOK_DISABLED, org_id=args.org_id)
+        await record_change(session, container, entry)
     print(f"webhook endpoint of org {args.org_id} disabled")
     return 0
 
@@ -74,6 +90,8 @@ async def _disable(container: Container, args: argparse.Namespace) -> int:
 async def _enable(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
         await webhooks.enable(session, args.org_id, clock=container.db_clock)
+        entry = admin_entry(AuditEvent.WEBHOOK_ENABLED, org_id=args.org_id)
+        await record_change(session, container, entry)
     print(f"webhook endpoint of org {args.org_id} enabled")
     return 0
 
@@ -84,6 +102,8 @@ async def _rotate(container: Container, args: argparse.Namespace) -> int:
         secret = await webhooks.rotate_secret(
             session, args.org_id, clock=container.db_clock, settings=settings
         )
+        entry = admin_entry(AuditEvent.WEBHOOK_SECRET_ROTATED, org_id=args.org_id)
+        await record_change(session, container, entry)
     hours = f"{settings.secret_overlap_hours:g}"
     record = {"org_id": args.org_id, "secret": secret, "previous_secret_valid_hours": hours}
     text = f"secret  {secret}\n(shown only once; the previous secret also signs for {hours} h)"
@@ -106,12 +126,16 @@ async def _deliveries(container: Container, args: argparse.Namespace) -> int:
 
 async def _redeliver(container: Container, args: argparse.Namespace) -> int:
     async with container.sessions.begin() as session:
-        record = await webhooks.redeliver(
+        queued = await webhooks.redeliver(
             session,
             args.event_id,
             org_id=None,
             clock=container.db_clock,
             settings=container.settings.webhooks,
         )
-    print(f"event {args.event_id} queued for delivery (delivery {record.delivery.id})")
+        details = {"event_id": args.event_id, "delivery_id": queued.delivery.id}
+        entry = admin_entry(AuditEvent.WEBHOOK_REDELIVERED, org_id=queued.delivery.org_id,
+                            details=details)  # fmt: skip
+        await record_change(session, container, entry)
+    print(f"event {args.event_id} queued for delivery (delivery {queued.delivery.id})")
     return 0

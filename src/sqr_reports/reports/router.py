@@ -134,6 +134,7 @@ async def create_job(
     claims: ClaimsDep,
     statement_reads: StatementReadsDep,
     request: Request,
+    origin: OriginDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -153,6 +154,7 @@ async def create_job(
         principal=principal,
         clock=queue_clock,
         policy=policy,
+        origin=origin,
         idempotency_key=idempotency_key,
     )
     await session.commit()

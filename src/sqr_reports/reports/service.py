@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sqr_reports import correlation
+from sqr_reports.audit import service as audit
+from sqr_reports.audit.models import AuditEvent
 from sqr_reports.auth.service import Principal, check_grant
 from sqr_reports.auth.tokens import TokenClaims
 from sqr_reports.config import RateLimitSettings, VerdictPolicy
@@ -69,9 +71,11 @@ async def create_job(
     principal: Principal,
     clock: SessionClock,
     policy: JobPolicy,
+    origin: audit.Origin,
     idempotency_key: str | None = None,
 ) -> Created:
-    """Insert the job (the queue entry) in this transaction, within the org's rate limit."""
+    """Insert the job (the queue entry) in this transaction, within the org's rate limit, and
+    record its creation in the audit trail; a replay creates nothing and records nothing."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise ValidationFailed(
             [FieldError("Idempotency-Key", "pattern", "1-255 printable ASCII characters")]
@@ -114,8 +118,24 @@ async def create_job(
             created_at=now,
         )
         await repository.add(session, key)
+    await _record_created(session, clock, job, principal, origin)
     quota = quota_after(policy.rate_limit, used + 1, oldest or now, now)
     return Created(job=job, replayed=False, quota=quota)
+
+
+async def _record_created(
+    session: AsyncSession,
+    clock: SessionClock,
+    job: ReportJob,
+    principal: Principal,
+    origin: audit.Origin,
+) -> None:
+    """The job's ids, not its user's: the trail is kept long after an erasure, which must
+    leave nothing that names the person; the job row names them for as long as it may."""
+    created = audit.Entry(AuditEvent.JOB_CREATED, audit.client_actor(principal.client_id),
+                          principal.org_id, job.id, origin=origin,
+                          details={"policy_version": job.policy_version})  # fmt: skip
+    await audit.record(session, clock, created)
 
 
 async def _replay(
