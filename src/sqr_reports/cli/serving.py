@@ -71,6 +71,10 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+#: How long uvicorn's supervisor waits for an API child process's ping before replacing it.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def _run_http(settings: Settings, args: argparse.Namespace, app: Any, **options: Any) -> None:
     """uvicorn with our log redaction and the same grace period the workers get on SIGTERM.
 
@@ -91,6 +95,10 @@ def _run_http(settings: Settings, args: argparse.Namespace, app: Any, **options:
             timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
             loop="auto",  # uvloop (a runtime dependency, except on Windows), else asyncio's
             http=EnvelopeHttpToolsProtocol,
+            # With --workers, uvicorn's supervisor kills a child that misses a ping for this
+            # long. Its 5 s default killed healthy children still starting, or busy, on a
+            # saturated 2-core machine (a hung first request in the Compose stack, 4 runs in 25).
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             **options,
         )
 
