@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from embedded_flow import wait_ready
 from fleet import (
     BIN,
     OrgCredentials,
@@ -177,16 +178,9 @@ async def tokens_for(base_url: str, orgs: list[OrgCredentials]) -> list[str]:
         return tokens
 
 
-async def until_ready(base_url: str) -> None:
+async def _until_ready(base_url: str) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-        for _ in range(300):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the server did not become ready")
+        await wait_ready(http)
 
 
 def main() -> None:
@@ -217,7 +211,7 @@ def main() -> None:
             else [[str(BIN), "serve", "--port", str(port)]]
         )
         with processes(commands, env, workdir / "servers.log") as pids:
-            asyncio.run(until_ready(base_url))
+            asyncio.run(_until_ready(base_url))
             tokens = asyncio.run(tokens_for(base_url, orgs))
             asyncio.run(measure(base_url, tokens, args.rounds, pids))
     print(json.dumps({"load_average": os.getloadavg()}))

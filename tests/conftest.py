@@ -10,13 +10,14 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from sqr_reports.app import create_app
 from sqr_reports.auth import service as auth
@@ -177,6 +178,16 @@ def api(http: httpx.AsyncClient) -> Api:
 
 
 @pytest.fixture
+async def second_container(
+    settings: Settings, clock: MovableClock, renderer: TypstRenderer, container: Container
+) -> AsyncIterator[Container]:
+    """Another API or worker process: same database and data dir, its own pools and wake-ups."""
+    other = build_container(settings, clock, renderer)
+    yield other
+    await other.engines.dispose()
+
+
+@pytest.fixture
 def worker(container: Container) -> Worker:
     return container.new_worker()
 
@@ -296,3 +307,30 @@ async def receiver() -> AsyncIterator[Receiver]:
 def local_targets(container: Container) -> None:
     """As with SQR_REPORTS_WEBHOOKS__ALLOW_PRIVATE_TARGETS=true: the receiver is on loopback."""
     container.settings.webhooks.allow_private_targets = True
+
+
+@asynccontextmanager
+async def scratch_engine(
+    kind: str, sqlite_file: Path, pg_schema: str
+) -> AsyncIterator[AsyncEngine]:
+    """An empty database to migrate up and down, leaving the suite's alone: a new SQLite file,
+    or on PostgreSQL a schema of its own (skips when no PostgreSQL is configured)."""
+    if kind == "sqlite":
+        built = create_engine(f"sqlite+aiosqlite:///{sqlite_file}")
+        yield built
+        await built.dispose()
+        return
+    if not CONFIGURED_POSTGRES_URL:
+        pytest.skip("needs PostgreSQL (SQR_REPORTS_TEST_DATABASE_URL)")
+    admin = create_async_engine(CONFIGURED_POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE"))
+        await connection.execute(text(f"CREATE SCHEMA {pg_schema}"))
+    built = create_async_engine(
+        CONFIGURED_POSTGRES_URL, connect_args={"server_settings": {"search_path": pg_schema}}
+    )
+    yield built
+    await built.dispose()
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP SCHEMA {pg_schema} CASCADE"))
+    await admin.dispose()

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sqr_reports.db.base import UTCDateTime
-from sqr_reports.db.engine import create_engine
 from sqr_reports.db.migrate import upgrade
-from tests.conftest import CONFIGURED_POSTGRES_URL
+from tests.conftest import scratch_engine
 
 #: A schema of its own, so that migrating leaves the suite's alone.
 PG_SCHEMA = "org_names_migration_test"
@@ -26,25 +25,8 @@ LONG = "L" * 200
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        built = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'names.db'}")
+    async with scratch_engine(request.param, tmp_path / "names.db", PG_SCHEMA) as built:
         yield built
-        await built.dispose()
-        return
-    if not CONFIGURED_POSTGRES_URL:
-        pytest.skip("needs PostgreSQL (SQR_REPORTS_TEST_DATABASE_URL)")
-    admin = create_async_engine(CONFIGURED_POSTGRES_URL)
-    async with admin.begin() as connection:
-        await connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        await connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    built = create_async_engine(
-        CONFIGURED_POSTGRES_URL, connect_args={"server_settings": {"search_path": PG_SCHEMA}}
-    )
-    yield built
-    await built.dispose()
-    async with admin.begin() as connection:
-        await connection.execute(text(f"DROP SCHEMA {PG_SCHEMA} CASCADE"))
-    await admin.dispose()
 
 
 async def _insert(engine: AsyncEngine, *orgs: tuple[str, str, str]) -> None:

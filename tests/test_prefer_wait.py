@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from sqr_reports.auth.service import revoke_client
-from sqr_reports.config import Settings
-from sqr_reports.container import Container, build_container
+from sqr_reports.container import Container
 from sqr_reports.queue.worker import Worker
-from sqr_reports.rendering.typst_renderer import TypstRenderer
 from sqr_reports.reports.waiting import MAX_WAIT_SECONDS, Waiting, requested_wait
 from tests.conftest import POSTGRES_URL
-from tests.support import Api, ClientCredentials, MovableClock, assert_envelope
+from tests.support import Api, ClientCredentials, assert_envelope
 
 JOBS = "/v1/document/api"
 T = TypeVar("T")
@@ -186,18 +184,8 @@ async def test_a_create_by_a_client_that_may_not_read_status_is_not_held(
     assert set(response.json()) == {"jobId", "status", "userId", "createdAt", "updatedAt"}
 
 
-@pytest.fixture
-async def other_process(
-    settings: Settings, clock: MovableClock, renderer: TypstRenderer, container: Container
-) -> AsyncIterator[Container]:
-    """A worker process elsewhere: same database, its own settlements (nothing in-process)."""
-    other = build_container(settings, clock, renderer)
-    yield other
-    await other.engines.dispose()
-
-
 async def test_a_settlement_nobody_announced_here_is_caught_by_the_recheck(
-    api: Api, container: Container, other_process: Container, token_a: str, alice: str
+    api: Api, container: Container, second_container: Container, token_a: str, alice: str
 ) -> None:
     """On SQLite, an `api` process apart from the worker hears nothing: its re-reads answer."""
     _recheck_only_after(container, 0.2)
@@ -205,14 +193,14 @@ async def test_a_settlement_nobody_announced_here_is_caught_by_the_recheck(
     held = asyncio.create_task(_status(api, token_a, job_id, "wait=15"))
     await _until_held(container)
 
-    await other_process.new_worker().drain()
+    await second_container.new_worker().drain()
 
     assert (await _within(held, 10)).json()["status"] == "COMPLETE"
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (CI runs it there)")
-async def test_a_job_settled_by_another_process_wakes_the_held_request_through_notify(
-    api: Api, container: Container, other_process: Container, token_a: str, alice: str
+async def test_a_job_settled_by_ansecond_container_wakes_the_held_request_through_notify(
+    api: Api, container: Container, second_container: Container, token_a: str, alice: str
 ) -> None:
     _recheck_only_after(container, 60)  # only NOTIFY can answer it in time
     listener = container.new_settlement_listener()
@@ -224,7 +212,7 @@ async def test_a_job_settled_by_another_process_wakes_the_held_request_through_n
         held = asyncio.create_task(_status(api, token_a, job_id, "wait=15"))
         await _until_held(container)
 
-        await other_process.new_worker().drain()
+        await second_container.new_worker().drain()
         settled_at = time.monotonic()
         response = await _within(held, 10)
     finally:

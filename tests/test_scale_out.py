@@ -16,7 +16,6 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from sqr_reports.app import create_app
-from sqr_reports.config import Settings
 from sqr_reports.container import Container, build_container
 from sqr_reports.db.clock import DatabaseClock
 from sqr_reports.db.migrate import migration_scripts
@@ -43,16 +42,6 @@ postgres_only = pytest.mark.skipif(
 async def _client(container: Container) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(container=container))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
-@pytest.fixture
-async def second_container(
-    settings: Settings, clock: MovableClock, renderer: TypstRenderer, container: Container
-) -> AsyncIterator[Container]:
-    """Another API or worker process: same database and data dir, its own pools and wake-ups."""
-    other = build_container(settings, clock, renderer)
-    yield other
-    await other.engines.dispose()
 
 
 async def test_healthz_and_readyz(http: httpx.AsyncClient) -> None:

@@ -12,13 +12,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sqr_reports.db.engine import create_engine
 from sqr_reports.db.metadata import metadata
 from sqr_reports.db.migrate import MIGRATIONS_DIR, upgrade
-from tests.conftest import CONFIGURED_POSTGRES_URL
+from tests.conftest import scratch_engine
 
 WEBHOOK_TABLES = {"webhook_endpoints", "webhook_events", "webhook_deliveries", "webhook_attempts"}
 #: A schema of its own, so that moving the migrations up and down leaves the suite's alone.
@@ -27,25 +26,8 @@ PG_SCHEMA = "webhooks_migration_test"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        built = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}")
+    async with scratch_engine(request.param, tmp_path / "migrations.db", PG_SCHEMA) as built:
         yield built
-        await built.dispose()
-        return
-    if not CONFIGURED_POSTGRES_URL:
-        pytest.skip("needs PostgreSQL (SQR_REPORTS_TEST_DATABASE_URL)")
-    admin = create_async_engine(CONFIGURED_POSTGRES_URL)
-    async with admin.begin() as connection:
-        await connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        await connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    built = create_async_engine(
-        CONFIGURED_POSTGRES_URL, connect_args={"server_settings": {"search_path": PG_SCHEMA}}
-    )
-    yield built
-    await built.dispose()
-    async with admin.begin() as connection:
-        await connection.execute(text(f"DROP SCHEMA {PG_SCHEMA} CASCADE"))
-    await admin.dispose()
 
 
 async def _downgrade(engine: AsyncEngine, revision: str) -> None:
