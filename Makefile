@@ -44,7 +44,7 @@ attack: $(STAMP)  ## The attack suite against a live server, on SQLite, then on 
 chaos: $(STAMP)  ## Chaos: 300 jobs on PostgreSQL and S3 through worker kills, a freeze and outages; then every job's history is checked (bench/chaos.py).
 	$(BIN)/python bench/chaos.py
 
-# CI runs the suite's defaults on SQLite (30 per operation and mode, 30 scenarios of 8 steps).
+# CI runs the suite's defaults on SQLite (50 per operation and mode, 50 scenarios of 10 steps).
 FUZZ_BUDGET := SQR_REPORTS_FUZZ_EXAMPLES=200 SQR_REPORTS_FUZZ_SCENARIOS=200 SQR_REPORTS_FUZZ_STEPS=10
 fuzz: $(STAMP)  ## Fuzz: Schemathesis over every operation and linked sequences, as two orgs with real tokens, on SQLite, then on PostgreSQL (proofs/fuzz).
 	$(FUZZ_BUDGET) $(BIN)/pytest -p no:cacheprovider proofs/fuzz

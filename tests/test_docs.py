@@ -16,8 +16,12 @@ DOCUMENTS = [
     ROOT / "README.md", ROOT / ".env.example", ROOT / "compose.yaml", ROOT / "Dockerfile",
     *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "adr").glob("*.md")),
 ]  # fmt: skip
-#: Read by the test suite, not by the service.
-TEST_VARIABLES = {"SQR_REPORTS_TEST_DATABASE_URL", "SQR_REPORTS_TEST_S3_ENDPOINT"}
+#: Read by the test suite and the proof suites (`proofs/`), not by the service.
+TEST_VARIABLES = {
+    "SQR_REPORTS_TEST_DATABASE_URL", "SQR_REPORTS_TEST_S3_ENDPOINT",
+    "SQR_REPORTS_FUZZ_DATABASE_URL", "SQR_REPORTS_FUZZ_EXAMPLES", "SQR_REPORTS_FUZZ_SCENARIOS",
+    "SQR_REPORTS_FUZZ_STEPS",
+}  # fmt: skip
 #: Read by the Python SDK and `sqr-reports fetch` (an API client's settings), not by the service.
 CLIENT_VARIABLES = {"SQR_REPORTS_URL", "SQR_REPORTS_CLIENT_ID", "SQR_REPORTS_CLIENT_SECRET"}
 _COMMAND = re.compile(r"(?:^|[`$]\s?)sqr-reports ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)?)", re.M)
