@@ -5,6 +5,7 @@ about, no token, no secret and no URL signature anywhere in it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,7 +122,8 @@ def _exercise(http: httpx.Client, secret: str) -> tuple[list[str], str, str]:
 
 
 def _dob(database: Path) -> str:
-    with sqlite3.connect(database) as connection:
+    # sqlite3's own context manager ends the transaction, not the connection (Python 3.13 warns).
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         (dob,) = connection.execute("SELECT dob FROM app_users WHERE id = ?", (USER,)).fetchone()
     return str(dob)
 
