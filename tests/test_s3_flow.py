@@ -13,20 +13,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from pypdf import PdfReader
 
 from sqr_reports.config import Settings
 from sqr_reports.container import build_store
 from sqr_reports.queue.worker import Worker
 from sqr_reports.storage.s3 import S3BlobStore
-from tests.conftest import make_settings
 from tests.support import Api, MovableClock
 from tests.test_s3_store import (
-    REGION,
     S3_ENDPOINT,
     _raw_client,
     requires_localstack,
+    settings_on_localstack,
     temporary_bucket,
 )
 
@@ -41,17 +39,7 @@ def bucket() -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, bucket: str) -> Settings:
-    """The suite's settings, with reports in the S3 bucket instead of the data directory."""
-    configured = make_settings(tmp_path / "data", database_url)
-    storage = configured.storage
-    storage.backend = "s3"
-    storage.s3_bucket = bucket
-    storage.s3_region = REGION
-    storage.s3_endpoint_url = S3_ENDPOINT
-    storage.s3_access_key_id = "test"
-    storage.s3_secret_access_key = SecretStr("test")
-    storage.s3_addressing_style = "path"
-    return configured
+    return settings_on_localstack(tmp_path / "data", database_url, bucket)
 
 
 async def test_report_is_stored_in_s3_and_downloaded_through_a_presigned_url(

@@ -10,20 +10,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from sqr_reports.auth import scopes
 from sqr_reports.config import Settings
 from sqr_reports.container import Container
 from sqr_reports.queue.worker import Worker
-from tests.conftest import add_user, connected, make_settings, register_org
+from tests.conftest import add_user, connected, register_org
 from tests.fakes import FakeRenderer
 from tests.support import Api, MovableClock, assert_envelope
 from tests.test_s3_store import (
-    REGION,
-    S3_ENDPOINT,
     _raw_client,
     requires_localstack,
+    settings_on_localstack,
     temporary_bucket,
 )
 
@@ -38,13 +36,7 @@ def bucket() -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, bucket: str) -> Settings:
-    configured = make_settings(tmp_path / "data", database_url)
-    storage = configured.storage
-    storage.backend, storage.s3_bucket, storage.s3_region = "s3", bucket, REGION
-    storage.s3_endpoint_url, storage.s3_access_key_id = S3_ENDPOINT, "test"
-    storage.s3_secret_access_key = SecretStr("test")
-    storage.s3_addressing_style = "path"
-    return configured
+    return settings_on_localstack(tmp_path / "data", database_url, bucket)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,9 +27,10 @@ from botocore.config import Config
 from moto import mock_aws
 from pydantic import SecretStr
 
-from sqr_reports.config import StorageSettings
+from sqr_reports.config import Settings, StorageSettings
 from sqr_reports.storage import BlobStore, StorageError
 from sqr_reports.storage.s3 import S3BlobStore
+from tests.conftest import make_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -490,3 +492,14 @@ async def test_localstack_a_deleted_report_is_gone_even_with_a_valid_url(
         await localstack_store.delete(key)
 
         assert (await http.get(url)).status_code == 404
+
+
+def settings_on_localstack(data_dir: Path, database_url: str, bucket: str) -> Settings:
+    """The suite's settings, with reports in `bucket` on LocalStack instead of the data dir."""
+    configured = make_settings(data_dir, database_url)
+    storage = configured.storage
+    storage.backend, storage.s3_bucket, storage.s3_region = "s3", bucket, REGION
+    storage.s3_endpoint_url, storage.s3_access_key_id = S3_ENDPOINT, "test"
+    storage.s3_secret_access_key = SecretStr("test")
+    storage.s3_addressing_style = "path"
+    return configured
