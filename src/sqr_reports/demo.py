@@ -203,8 +203,8 @@ Demo users and what their reports show:
 {users}
 
 Try it: one command creates a report, waits, downloads and verifies it (the Python SDK's):
-  export SQR_REPORTS_URL={base_url} SQR_REPORTS_CLIENT_ID={credentials.client_id} \\
-    SQR_REPORTS_CLIENT_SECRET={credentials.client_secret}
+  export SQR_API_URL={base_url} SQR_CLIENT_ID={credentials.client_id} \\
+    SQR_CLIENT_SECRET={credentials.client_secret}
   sqr-reports fetch {first} -o report.pdf
 
 Or step by step (bash; needs curl and python3):

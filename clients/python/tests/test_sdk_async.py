@@ -48,9 +48,9 @@ async def test_errors_are_the_same_exceptions(async_client: AsyncClient) -> None
 async def test_from_env_and_context_manager(
     service: Service, demo: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SQR_REPORTS_URL", service.url)
-    monkeypatch.setenv("SQR_REPORTS_CLIENT_ID", demo.client_id)
-    monkeypatch.setenv("SQR_REPORTS_CLIENT_SECRET", demo.client_secret)
+    monkeypatch.setenv("SQR_API_URL", service.url)
+    monkeypatch.setenv("SQR_CLIENT_ID", demo.client_id)
+    monkeypatch.setenv("SQR_CLIENT_SECRET", demo.client_secret)
     async with AsyncClient.from_env() as client:
         assert demo.client_secret not in repr(client)
         with pytest.raises(NotFound):  # authenticated: bad credentials would be a 401

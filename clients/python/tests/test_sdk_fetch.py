@@ -24,11 +24,11 @@ def fetch(
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **service.env,
-        "SQR_REPORTS_URL": service.url,
-        "SQR_REPORTS_CLIENT_ID": org.client_id,
+        "SQR_API_URL": service.url,
+        "SQR_CLIENT_ID": org.client_id,
     }
     if secret is not None:
-        env["SQR_REPORTS_CLIENT_SECRET"] = secret
+        env["SQR_CLIENT_SECRET"] = secret
     return subprocess.run(
         [SQR_REPORTS, "fetch", *args],
         env=env,
@@ -111,7 +111,7 @@ def test_without_a_secret_it_says_how_to_give_one(
     (tmp_path / "report.pdf").write_bytes(b"old")
     done = fetch(service, org, "US7K2M9Q4X8B1N5C", "-o", "report.pdf", cwd=tmp_path)
     assert done.returncode == 2
-    assert "SQR_REPORTS_CLIENT_SECRET" in done.stderr
+    assert "SQR_CLIENT_SECRET" in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -29,6 +29,7 @@ from sqr_reports_client import (
     Unprocessable,
     ValidationError,
 )
+from sqr_reports_client._config import from_environment
 from sqr_reports_client._retry import parse_retry_after
 from sqr_reports_client._tokens import refresh_margin
 from sqr_reports_client.errors import error_from_response
@@ -147,12 +148,12 @@ def test_tokens_are_refreshed_a_minute_early_or_a_tenth_of_a_short_lifetime() ->
 
 
 def test_from_env_needs_an_id_and_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SQR_REPORTS_CLIENT_SECRET", raising=False)
-    monkeypatch.setenv("SQR_REPORTS_CLIENT_ID", "sqr_x")
-    with pytest.raises(ConfigurationError, match="SQR_REPORTS_CLIENT_SECRET"):
+    monkeypatch.delenv("SQR_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("SQR_CLIENT_ID", "sqr_x")
+    with pytest.raises(ConfigurationError, match="SQR_CLIENT_SECRET"):
         Client.from_env()
-    monkeypatch.setenv("SQR_REPORTS_CLIENT_SECRET", "not-for-your-eyes")
-    monkeypatch.setenv("SQR_REPORTS_URL", "https://reports.example.com/")
+    monkeypatch.setenv("SQR_CLIENT_SECRET", "not-for-your-eyes")
+    monkeypatch.setenv("SQR_API_URL", "https://reports.example.com/")
     with Client.from_env() as client:
         assert repr(client) == "Client(base_url='https://reports.example.com', client_id='sqr_x')"
         assert "not-for-your-eyes" not in repr(client._core)
@@ -165,3 +166,16 @@ def test_naive_time_bounds_are_refused() -> None:
         pytest.raises(ValueError, match="time zone"),
     ):
         client.list(created_after=naive)
+
+
+def test_the_first_releases_variable_names_still_work_when_the_new_ones_are_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("SQR_API_URL", "SQR_CLIENT_ID", "SQR_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SQR_REPORTS_URL", "https://old.example.com")
+    monkeypatch.setenv("SQR_REPORTS_CLIENT_ID", "old-id")
+    monkeypatch.setenv("SQR_REPORTS_CLIENT_SECRET", "old-secret")
+    monkeypatch.setenv("SQR_CLIENT_ID", "new-id")
+
+    assert from_environment() == ("https://old.example.com", "new-id", "old-secret")

@@ -11,9 +11,15 @@ import httpx
 
 from sqr_reports_client.errors import ConfigurationError
 
-URL_VARIABLE = "SQR_REPORTS_URL"
-CLIENT_ID_VARIABLE = "SQR_REPORTS_CLIENT_ID"
-CLIENT_SECRET_VARIABLE = "SQR_REPORTS_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+URL_VARIABLE = "SQR_API_URL"
+CLIENT_ID_VARIABLE = "SQR_CLIENT_ID"
+CLIENT_SECRET_VARIABLE = "SQR_CLIENT_SECRET"  # noqa: S105 (a variable's name)
+#: The names the first release read, still honoured when the documented ones are unset.
+_FORMER_NAMES = {
+    URL_VARIABLE: "SQR_REPORTS_URL",
+    CLIENT_ID_VARIABLE: "SQR_REPORTS_CLIENT_ID",
+    CLIENT_SECRET_VARIABLE: "SQR_REPORTS_CLIENT_SECRET",
+}
 #: The service's own default address (`sqr-reports serve`).
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -42,12 +48,17 @@ class Credentials:
         return cls(base_url.rstrip("/"), client_id, client_secret, scope or None)
 
 
-def from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
-    """base URL, client id and secret from `SQR_REPORTS_URL` (default: the service's own
-    default address), `SQR_REPORTS_CLIENT_ID` and `SQR_REPORTS_CLIENT_SECRET`."""
+def environment_value(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable `name`, or if it is unset the name the first release read instead."""
     env = os.environ if environ is None else environ
-    client_id = env.get(CLIENT_ID_VARIABLE, "")
-    secret = env.get(CLIENT_SECRET_VARIABLE, "")
+    return env.get(name) or env.get(_FORMER_NAMES.get(name, name), "")
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """base URL, client id and secret from `SQR_API_URL` (default: the service's own default
+    address), `SQR_CLIENT_ID` and `SQR_CLIENT_SECRET`."""
+    client_id = environment_value(CLIENT_ID_VARIABLE, environ)
+    secret = environment_value(CLIENT_SECRET_VARIABLE, environ)
     missing = [
         name
         for name, value in ((CLIENT_ID_VARIABLE, client_id), (CLIENT_SECRET_VARIABLE, secret))
@@ -55,7 +66,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str
     ]
     if missing:
         raise ConfigurationError(f"set {' and '.join(missing)}")
-    return env.get(URL_VARIABLE) or DEFAULT_URL, client_id, secret
+    return environment_value(URL_VARIABLE, environ) or DEFAULT_URL, client_id, secret
 
 
 def resolve_timeout(

@@ -68,8 +68,8 @@ class Client:
 
     @classmethod
     def from_env(cls, **options: Any) -> Self:
-        """A client from `SQR_REPORTS_URL` (default `http://127.0.0.1:8000`),
-        `SQR_REPORTS_CLIENT_ID` and `SQR_REPORTS_CLIENT_SECRET`; `options` as for the
+        """A client from `SQR_API_URL` (default `http://127.0.0.1:8000`),
+        `SQR_CLIENT_ID` and `SQR_CLIENT_SECRET`; `options` as for the
         constructor (`scope`, `timeout`, `max_retries`, `http_client`)."""
         return cls(*from_environment(), **options)
 

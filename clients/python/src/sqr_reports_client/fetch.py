@@ -13,7 +13,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -25,6 +24,7 @@ from sqr_reports_client._config import (
     CLIENT_SECRET_VARIABLE,
     DEFAULT_URL,
     URL_VARIABLE,
+    environment_value,
 )
 from sqr_reports_client._progress import Progress
 from sqr_reports_client.client import Client
@@ -122,8 +122,8 @@ def _remove_stale(output: Path) -> None:
 
 
 def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
-    url = args.url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
-    client_id = args.client_id or os.environ.get(CLIENT_ID_VARIABLE)
+    url = args.url or environment_value(URL_VARIABLE) or DEFAULT_URL
+    client_id = args.client_id or environment_value(CLIENT_ID_VARIABLE)
     if not client_id:
         raise ConfigurationError(f"set {CLIENT_ID_VARIABLE} or pass --client-id")
     return url, client_id, _secret(args.client_secret_file)
@@ -136,8 +136,8 @@ def _secret(path: Path | None) -> str:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"cannot read the client secret file: {exc}") from None
         secret = text.strip()
-    elif os.environ.get(CLIENT_SECRET_VARIABLE):
-        secret = os.environ[CLIENT_SECRET_VARIABLE]
+    elif environment_value(CLIENT_SECRET_VARIABLE):
+        secret = environment_value(CLIENT_SECRET_VARIABLE)
     elif sys.stdin.isatty():
         secret = getpass.getpass("client secret: ").strip()
     else:
