@@ -52,7 +52,10 @@ def add_commands(commands: Commands, common: argparse.ArgumentParser) -> None:
                         help="with PRIVATE_KEY_FILES: where to write the new key")  # fmt: skip
     retire = add_command(actions, "retire", _retire, "stop publishing and accepting a key",
                          common=common, with_json=True)  # fmt: skip
-    retire.add_argument("key", metavar="KEY", help="its kid, or its file name (as listed)")
+    retire.add_argument(
+        "key", metavar="KEY",
+        help="its kid, or its file name (as listed); put -- before a kid that begins with -",
+    )  # fmt: skip
     retire.add_argument(
         "--force",
         action="store_true",
