@@ -141,7 +141,9 @@ start() {
             log "S3 ready at http://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"
             return 0
         fi
-        if ! running_pid >/dev/null; then
+        # Alive, not yet "ours" by its command line: nohup and env may not have exec'd into
+        # Python yet on a busy machine, so only a process that is gone counts as exited.
+        if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
             log "LocalStack exited during start-up; last lines of $LOG_FILE:"
             tail -n 40 "$LOG_FILE" >&2 || true
             rm -f "$PID_FILE"
