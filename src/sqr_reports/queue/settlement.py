@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+
+from sqr_reports.queue.wakeup import on_commit
 
 #: The PostgreSQL channel on which a settling transaction names its row (the payload).
 CHANNEL = "sqr_reports_settled"
@@ -73,12 +75,8 @@ async def announce(session: AsyncSession, row_id: str) -> None:
 def notify_on_commit(session_class: type[Session], settlements: Settlements) -> None:
     """Tell `settlements` of the rows any commit of `session_class` settled."""
 
-    def after_commit(session: Session) -> None:
-        for row_id in session.info.pop(_SETTLED, ()):
+    def tell(row_ids: set[str]) -> None:
+        for row_id in row_ids:
             settlements.settled(row_id)
 
-    def after_rollback(session: Session) -> None:
-        session.info.pop(_SETTLED, None)
-
-    event.listen(session_class, "after_commit", after_commit)
-    event.listen(session_class, "after_soft_rollback", lambda s, _t: after_rollback(s))
+    on_commit(session_class, _SETTLED, tell)

@@ -58,13 +58,19 @@ async def announce(session: AsyncSession) -> None:
 
 def notify_on_commit(session_class: type[Session], wakeup: Wakeup) -> None:
     """Notify `wakeup` after any commit of `session_class` that announced due work."""
+    on_commit(session_class, _ANNOUNCED, lambda _announced: wakeup.notify())
+
+
+def on_commit(session_class: type[Session], key: str, fire: Callable[[Any], None]) -> None:
+    """After a commit of `session_class` whose `session.info` holds `key`, call `fire` with
+    what it holds; a rollback forgets it. How a transaction says "tell them once I commit"."""
 
     def after_commit(session: Session) -> None:
-        if session.info.pop(_ANNOUNCED, False):
-            wakeup.notify()
+        if key in session.info:
+            fire(session.info.pop(key))
 
     def after_rollback(session: Session) -> None:
-        session.info.pop(_ANNOUNCED, None)
+        session.info.pop(key, None)
 
     event.listen(session_class, "after_commit", after_commit)
     event.listen(session_class, "after_soft_rollback", lambda s, _t: after_rollback(s))
