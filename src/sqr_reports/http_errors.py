@@ -210,6 +210,14 @@ async def outage(request: Request, exc: Exception) -> JSONResponse:
     return await app_error(request, failure)
 
 
+async def driver_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any driver error that SQLAlchemy found had cost the connection (a backend terminated
+    under the pool surfaces from asyncpg as an `InternalClientError`) is an outage: 503."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return await outage(request, exc)
+    return await unexpected_error(request, exc)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     status = HTTPStatus.INTERNAL_SERVER_ERROR
@@ -223,4 +231,5 @@ def install(app: FastAPI, *, secret_path_prefixes: tuple[str, ...] = ()) -> None
     app.add_exception_handler(StarletteHTTPException, http_exception)
     for kind in OUTAGES:
         app.add_exception_handler(kind, outage)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, driver_error)
     app.add_exception_handler(Exception, unexpected_error)

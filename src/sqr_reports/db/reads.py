@@ -23,6 +23,10 @@ _OUTAGES = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # shutdown, cancelled by an administrator
+    # The server's goodbye (a terminated backend) arrived while the connection sat in the pool,
+    # and the next statement finds the protocol mid-way through it: "cannot switch to state 12;
+    # another operation (2) is in progress". Seen when a backend was killed under the pool.
+    asyncpg.InternalClientError,
 )
 
 
@@ -67,16 +71,19 @@ class StatementReads:
     async def _asyncpg(self, statement: Select[Any], params: Mapping[str, Any]) -> Any:
         compiled = self._compile(statement)
         connection = await self._pooled.raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None  # a checked-out connection has one
         try:
-            driver = connection.driver_connection
-            assert driver is not None  # a checked-out connection has one
             record = await driver.fetchrow(compiled.sql, *compiled.args(params))
         except BaseException as error:
             # SQLAlchemy did not see the statement, so it cannot know that the connection's
             # state is now unknown (an outage, a request cancelled mid-read): tell it, and the
             # pool replaces the connection (asyncpg closes it at once, without awaiting).
+            outage = isinstance(error, _OUTAGES) or (
+                isinstance(error, Exception) and driver.is_closed()
+            )
             connection.invalidate(error if isinstance(error, Exception) else None)
-            if isinstance(error, _OUTAGES):
+            if outage:
                 raise OperationalError(compiled.sql, None, error) from error
             raise
         finally:
