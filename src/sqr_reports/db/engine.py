@@ -13,6 +13,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from sqr_reports.db import inline
 from sqr_reports.keyfiles import make_private_files
 
 #: A pooled connection used less than this long ago is not pinged before its next use: under
@@ -43,6 +44,8 @@ class Engines:
       from collapsing under bursts. Taking the write lock up front is also what makes the job
       claim and the rate limit exact, and avoids deadlocks on lock upgrades.
     - the reader begins `DEFERRED`: in WAL mode readers never block the writer.
+    Every statement of both runs on the event loop itself, and only a step that SQLite would
+    make wait for a lock (another process's) waits in a thread (`db.inline`).
     """
 
     writer: AsyncEngine
@@ -52,9 +55,9 @@ class Engines:
     #: ROLLBACK, and on PostgreSQL no ping of a connection in steady use (`_ping_when_idle`):
     #: one round trip in all. Its own small pool: nothing but single statements may run on it.
     autocommit: AsyncEngine
-    #: SQLite only: a synchronous engine whose reads run on the event loop itself (`db.reads`).
-    #: aiosqlite hands every step of a statement to a thread and back (four hand-offs per
-    #: SELECT); a read by primary key costs a hundredth of that when run in place.
+    #: SQLite only: a synchronous engine for the poll's one-statement read (`db.reads`), on the
+    #: event loop without SQLAlchemy's asyncio layer (a greenlet switch and an adapter per
+    #: step): through aiosqlite's thread the same read cost a hundred times its 40 µs.
     inline: Engine | None = None
 
     async def dispose(self) -> None:
@@ -98,11 +101,19 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_engines(url, echo=echo).writer
 
 
+def _file_database(url: str) -> str | None:
+    """The path of an SQLite database in a file; None for one in memory (or a `file:` URI)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def _private_database_file(url: str) -> None:
     """Create the SQLite file 0600 before SQLite does (it would use 0644 less the umask), and
     narrow one an earlier release made: its -wal and -shm files take the same mode."""
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    database = _file_database(url)
+    if database is None:
         return
     path = Path(database)
     if path.parent.is_dir():  # otherwise SQLite's own error says what is wrong
@@ -110,7 +121,14 @@ def _private_database_file(url: str) -> None:
 
 
 def _sqlite_engine(url: str, begin: str | None, **options: Any) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
+    database = _file_database(url)
+    if database is not None:  # statements on the event loop, waits in a thread (`db.inline`)
+        options["async_creator"] = inline.connector(database)
+        busy_timeout_ms = 0
+    else:  # in memory: aiosqlite's own connection, which SQLite's file locks cannot stall
+        options["connect_args"] = {"timeout": 30}
+        busy_timeout_ms = inline.PATIENT_BUSY_TIMEOUT_MS
+    engine = create_async_engine(url, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -120,7 +138,7 @@ def _sqlite_engine(url: str, begin: str | None, **options: Any) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     if begin is not None:
@@ -137,8 +155,7 @@ def _inline(url: str) -> Engine | None:
     loop (`db.reads`): one connection (a read on the loop never waits for another), read-only,
     in autocommit like the aiosqlite engines, with a short busy timeout. None for a database in
     memory, which another connection would not see."""
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if _file_database(url) is None:
         return None
     engine = create_sync_engine(
         make_url(url).set(drivername="sqlite"),
