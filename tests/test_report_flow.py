@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -13,7 +14,8 @@ from pypdf import PdfReader
 from sqr_reports.container import Container
 from sqr_reports.queue.worker import Worker
 from tests.conftest import add_user, connected
-from tests.support import Api, ClientCredentials, MovableClock
+from tests.fakes import FakeRenderer
+from tests.support import Api, ClientCredentials, MovableClock, load_job, worker_with
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -140,3 +142,29 @@ async def test_consent_withdrawn_after_creation_is_honoured_at_render_time(
     await worker.drain()
 
     assert (await api.status(token_a, job_id)).json()["errorCode"] == "USER_NOT_CONNECTED"
+
+
+async def test_a_worker_holds_two_claims_per_render_process(
+    container: Container, api: Api, token_a: str, alice: str
+) -> None:
+    """While one report is stored and recorded, its render process is already on the next."""
+    container.settings.worker.concurrency = 1
+    jobs = [(await api.create(token_a, alice)).json()["jobId"] for _ in range(3)]
+    renderer = FakeRenderer(hold=True)
+    worker = worker_with(container, renderer=renderer)
+    running = asyncio.create_task(worker.run())
+    try:
+        for _ in range(2000):
+            if len(renderer.requests) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # time enough to claim a third, were it allowed
+        statuses = [(await load_job(container, job_id)).status for job_id in jobs]
+    finally:
+        worker.stop()
+        renderer.release()
+        await asyncio.wait_for(running, 20)
+    await worker_with(container, renderer=renderer).drain()
+
+    assert sorted(statuses) == ["PENDING", "PROCESSING", "PROCESSING"]
+    assert [(await load_job(container, job_id)).status for job_id in jobs] == ["COMPLETE"] * 3

@@ -76,6 +76,8 @@ class StorageSettings(BaseModel):
 class WorkerSettings(BaseModel):
     #: Run the job worker inside the API process (the embedded default).
     embedded: bool = True
+    #: Reports rendered at once: one render process each. A worker holds twice as many claims,
+    #: so that a render process never waits while the worker stores and records a report.
     concurrency: int = Field(default=2, ge=1, le=64)
     lease_seconds: float = Field(default=30.0, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
