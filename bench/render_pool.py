@@ -162,6 +162,9 @@ def report(args: argparse.Namespace, single: dict[str, Any], recycled: dict[str,
     ]
     for label, kind in (("first on a fresh process", "fresh"), ("the others", "others")):
         walls, cpus = [w for w, _ in recycled[kind]], [c for _, c in recycled[kind]]
+        if not walls:  # too few renders for a recycle (or too many for a first)
+            lines.append(f"  {label:26}{'none':>12}")
+            continue
         lines.append(
             f"  {label:26}{statistics.median(walls):12.1f}{pct(walls, 0.99):8.1f}"
             f"{max(walls):9.1f}{statistics.median(cpus):12.1f}{max(cpus):9.1f}   ({len(walls)})"

@@ -114,8 +114,14 @@ class RenderProcess:
             log.warning("render process %s killed: it sent no answer (%s)", self.pid, exc)
             raise RenderCrashed(f"the render process sent {exc}, not an answer") from exc
         except (EOFError, OSError) as exc:
+            stopped = self.broken  # killed on purpose meanwhile (the pool closing), not a crash
             self.kill()
-            log.warning("render process %s died during a render", self.pid)
+            log.log(
+                logging.INFO if stopped else logging.WARNING,
+                "render process %s %s during a render",
+                self.pid,
+                "stopped" if stopped else "died",
+            )
             raise RenderCrashed("the render process died") from exc
         self.renders += 1
         self.rss_mib = resident_mib(self.pid)
