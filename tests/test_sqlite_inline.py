@@ -66,3 +66,30 @@ async def test_a_write_waits_for_another_process_lock_in_a_thread(
     assert ticks >= 15  # ...and the event loop went on meanwhile
     async with engines.reader.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM marks"))).scalar_one() == 1
+
+
+async def test_a_cancelled_wait_leaves_the_connection_alone_until_its_step_ends(
+    engines: Engines, tmp_path: Path
+) -> None:
+    async with engines.writer.begin() as connection:
+        await connection.execute(text("CREATE TABLE marks (n INTEGER)"))
+    holder = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with engines.writer.begin() as connection:
+            await connection.execute(text("INSERT INTO marks VALUES (1)"))
+
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.1)  # waiting for the lock, in a thread
+    writing.cancel()
+    asyncio.get_running_loop().call_later(0.2, holder.commit)
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    holder.close()
+
+    assert writing.cancelled()
+    async with engines.writer.begin() as connection:  # the pool's connection still works
+        await connection.execute(text("INSERT INTO marks VALUES (2)"))
+        marks = (await connection.execute(text("SELECT n FROM marks"))).scalars().all()
+    assert marks == [2]  # the cancelled write was rolled back, not left half-done

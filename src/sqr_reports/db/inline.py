@@ -17,6 +17,7 @@ timeout. A step that failed busy changed nothing, so running it again is safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -65,7 +66,17 @@ class InlineConnection(aiosqlite.Connection):
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
-        return await asyncio.to_thread(self._patiently, fn, args, kwargs)
+        waiting = asyncio.ensure_future(asyncio.to_thread(self._patiently, fn, args, kwargs))
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped, and closing the connection under it crashes the
+            # process: the connection stays unused until the step ends (at most the patient
+            # busy timeout), however often the caller is cancelled meanwhile.
+            while not waiting.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([waiting])
+            raise
 
     def _patiently(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         connection = self._conn
