@@ -29,6 +29,16 @@ async def engines(tmp_path: Path) -> AsyncIterator[Engines]:
     await built.dispose()
 
 
+async def marks_locked_by_another(engines: Engines, tmp_path: Path) -> sqlite3.Connection:
+    """A table `marks`, and another connection (as another process would) holding the write lock
+    until it commits."""
+    async with engines.writer.begin() as connection:
+        await connection.execute(text("CREATE TABLE marks (n INTEGER)"))
+    holder = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
 async def test_statements_run_on_the_event_loop_thread(engines: Engines) -> None:
     async with engines.writer.begin() as connection:
         written_on = (await connection.execute(text("SELECT thread_id()"))).scalar_one()
@@ -41,10 +51,7 @@ async def test_statements_run_on_the_event_loop_thread(engines: Engines) -> None
 async def test_a_write_waits_for_another_process_lock_in_a_thread(
     engines: Engines, tmp_path: Path
 ) -> None:
-    async with engines.writer.begin() as connection:
-        await connection.execute(text("CREATE TABLE marks (n INTEGER)"))
-    holder = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process's write transaction, held
+    holder = await marks_locked_by_another(engines, tmp_path)
     asyncio.get_running_loop().call_later(0.3, holder.commit)
     ticks = 0
 
@@ -71,10 +78,7 @@ async def test_a_write_waits_for_another_process_lock_in_a_thread(
 async def test_a_cancelled_wait_leaves_the_connection_alone_until_its_step_ends(
     engines: Engines, tmp_path: Path
 ) -> None:
-    async with engines.writer.begin() as connection:
-        await connection.execute(text("CREATE TABLE marks (n INTEGER)"))
-    holder = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    holder = await marks_locked_by_another(engines, tmp_path)
 
     async def write() -> None:
         async with engines.writer.begin() as connection:
