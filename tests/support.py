@@ -4,6 +4,7 @@ and job rows straight from a container, and render pools of the tests' own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ from sqr_reports.container import Container
 from sqr_reports.db.clock import SessionClock
 from sqr_reports.policies.service import DEFAULT_VERSION, AppliedPolicy
 from sqr_reports.queue.store import Queue, SqlQueue
+from sqr_reports.queue.wakeup import NotifyListener
 from sqr_reports.queue.work import Work
 from sqr_reports.queue.worker import Worker
 from sqr_reports.rendering import Renderer, typst_process
@@ -277,6 +279,22 @@ async def render_pool(templates: Path | None = None, **limits: Any) -> AsyncIter
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def listening(listener: NotifyListener | None) -> AsyncIterator[None]:
+    """A PostgreSQL listener running (and connected) for the block, then stopped and awaited:
+    a listener cancelled but never awaited leaves its connection for the garbage collector,
+    whose warning fails whichever test happens to run then."""
+    assert listener is not None
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def alive(pid: int) -> bool:

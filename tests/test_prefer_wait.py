@@ -16,7 +16,7 @@ from sqr_reports.container import Container
 from sqr_reports.queue.worker import Worker
 from sqr_reports.reports.waiting import MAX_WAIT_SECONDS, Waiting, requested_wait
 from tests.conftest import POSTGRES_URL
-from tests.support import Api, ClientCredentials, assert_envelope
+from tests.support import Api, ClientCredentials, assert_envelope, listening
 
 JOBS = "/v1/document/api"
 T = TypeVar("T")
@@ -73,15 +73,27 @@ async def test_a_held_status_poll_answers_as_soon_as_the_job_completes(
 async def test_a_held_status_poll_holds_no_database_connection(
     api: Api, container: Container, worker: Worker, token_a: str, alice: str
 ) -> None:
+    _recheck_only_after(container, 60)  # no re-read while the pools are watched
     job_id = (await api.create(token_a, alice)).json()["jobId"]
     held = asyncio.create_task(_status(api, token_a, job_id, "wait=15"))
-    await _until_held(container)
+    await _until_held(container)  # the watch is on; its first re-read may still be in flight
 
     engines = container.engines
     pools = [engines.writer.pool, engines.reader.pool, engines.autocommit.pool]
     if engines.inline is not None:
         pools.append(engines.inline.pool)
-    assert [pool.checkedout() for pool in pools] == [0] * len(pools)  # type: ignore[attr-defined]
+
+    def checked_out() -> list[int]:
+        return [pool.checkedout() for pool in pools]  # type: ignore[attr-defined]
+
+    deadline = time.monotonic() + 5
+    while checked_out() != [0] * len(pools):
+        assert time.monotonic() < deadline, f"connections held while waiting: {checked_out()}"
+        await asyncio.sleep(0.01)
+    for _ in range(20):  # and none is taken again while the request is held
+        await asyncio.sleep(0.02)
+        assert checked_out() == [0] * len(pools)
+    assert not held.done()
 
     await worker.drain()
     assert (await _within(held, 10)).json()["status"] == "COMPLETE"
@@ -203,11 +215,7 @@ async def test_a_job_settled_by_ansecond_container_wakes_the_held_request_throug
     api: Api, container: Container, second_container: Container, token_a: str, alice: str
 ) -> None:
     _recheck_only_after(container, 60)  # only NOTIFY can answer it in time
-    listener = container.new_settlement_listener()
-    assert listener is not None
-    listening = asyncio.create_task(listener.run())
-    try:
-        await asyncio.wait_for(listener.connected.wait(), 10)
+    async with listening(container.new_settlement_listener()):
         job_id = (await api.create(token_a, alice)).json()["jobId"]
         held = asyncio.create_task(_status(api, token_a, job_id, "wait=15"))
         await _until_held(container)
@@ -215,8 +223,6 @@ async def test_a_job_settled_by_ansecond_container_wakes_the_held_request_throug
         await second_container.new_worker().drain()
         settled_at = time.monotonic()
         response = await _within(held, 10)
-    finally:
-        listening.cancel()
 
     assert time.monotonic() - settled_at < 5
     assert response.json()["status"] == "COMPLETE"

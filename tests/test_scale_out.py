@@ -29,6 +29,7 @@ from tests.support import (
     MovableClock,
     TcpProxy,
     assert_envelope,
+    listening,
     load_job,
     report_queue,
     worker_with,
@@ -181,19 +182,15 @@ async def test_a_job_created_elsewhere_wakes_an_idle_worker_through_listen_notif
     second_container.settings.worker.poll_seconds = 3600
     renderer = FakeRenderer()
     worker = worker_with(second_container, renderer=renderer)
-    listener = second_container.new_listener()
-    assert listener is not None
-    listening = asyncio.create_task(listener.run())
-    await asyncio.wait_for(listener.connected.wait(), 10)
-    running = asyncio.create_task(worker.run())
-    try:
-        await asyncio.wait_for(worker.wait_until_idle(), 10)
-        job_id = (await api.create(token_a, alice)).json()["jobId"]  # through `container`
-        await asyncio.wait_for(renderer.started.wait(), 10)
-    finally:
-        worker.stop()  # lets the job in flight finish
-        await running
-        listening.cancel()
+    async with listening(second_container.new_listener()):
+        running = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(worker.wait_until_idle(), 10)
+            job_id = (await api.create(token_a, alice)).json()["jobId"]  # through `container`
+            await asyncio.wait_for(renderer.started.wait(), 10)
+        finally:
+            worker.stop()  # lets the job in flight finish
+            await running
 
     assert (await load_job(container, job_id)).status == "COMPLETE"
     assert [request.data["meta"]["report_id"] for request in renderer.requests] == [job_id]
