@@ -120,7 +120,7 @@ class NotifyListener:
                 await self._listen(connection)
             finally:
                 self.connected.clear()
-                await connection.close(timeout=5)
+                await _close(connection)
 
     async def _listen(self, connection: Any) -> None:
         lost = asyncio.Event()
@@ -141,3 +141,17 @@ class NotifyListener:
 
     def _heard(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         self._on_notify(payload)
+
+
+async def _close(connection: Any) -> None:
+    """Close politely (the server sees a goodbye, not a reset), but if that is cut short, by
+    a second cancellation or a dead peer, drop the socket at once: a listener's connection
+    must never be left for the garbage collector."""
+    try:
+        await connection.close(timeout=5)
+    except Exception as error:  # the peer is gone: there is no one to say goodbye to
+        log.debug("listener connection closed uncleanly (%s)", type(error).__name__)
+        connection.terminate()
+    except BaseException:
+        connection.terminate()
+        raise
