@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -295,6 +296,14 @@ async def listening(listener: NotifyListener | None) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def alive(pid: int) -> bool:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
+from tests.support import free_port
 
 SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
 #: The demo's clean pass: Amelia Jane Clarke, of 14 Wellington Road, Manchester.
@@ -40,13 +41,6 @@ class Flow:
     metrics: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _environment(data_dir: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
     return inherited | {
@@ -61,7 +55,7 @@ def _environment(data_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     data_dir = tmp_path_factory.mktemp("full-flow")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(  # stderr is a pipe, so the format is `auto`'s JSON
         [SQR_REPORTS, "serve", "--demo", "--port", str(port)],
         env=_environment(data_dir), cwd=data_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -19,6 +19,7 @@ from sqr_reports.container import Container
 from sqr_reports.metrics import exposition
 from sqr_reports.metrics.instruments import instruments
 from tests.scrape import parse, process_samples, scrape, value
+from tests.support import free_port
 
 ISSUED = {"outcome": "issued"}
 TOKENS = "sqr_reports_token_requests_total"
@@ -70,16 +71,9 @@ def test_a_unit_directory_is_made_afresh_and_removed_with_its_unit(tmp_path: Pat
     assert not Path(own).exists()  # removed as its unit ended
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_a_worker_serves_its_units_metrics_on_its_own_port() -> None:
     instruments().queue_claims.labels("report").inc()
-    port = _free_port()
+    port = free_port()
 
     with exposition.serving("127.0.0.1", port):
         scraped = parse(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,10 @@ from typing import Any
 import httpx
 
 from tests.scrape import parse, value
+from tests.support import free_port
 
 SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
 HEALTH = {"route": "/healthz", "method": "GET", "status": "200"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -56,7 +49,7 @@ def _lines(log: Path) -> list[dict[str, Any]]:
 def test_every_api_process_answers_for_all_of_them(tmp_path: Path) -> None:
     env = _environment(tmp_path)
     subprocess.run([SQR_REPORTS, "migrate"], env=env, cwd=tmp_path, check=True, timeout=60)
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "api.log").open("wb")
     api = subprocess.Popen(
         [SQR_REPORTS, "api", "--port", str(port), "--workers", "2"],

@@ -12,7 +12,7 @@ import pytest
 from sqr_reports.cli.startup import DemoLock
 from sqr_reports.config import Settings
 from tests.conftest import Run
-from tests.support import Api, ClientCredentials
+from tests.support import Api, ClientCredentials, free_port
 
 
 @pytest.fixture
@@ -21,13 +21,6 @@ def busy_port() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         yield listener.getsockname()[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _demo(run: Run) -> ClientCredentials:
@@ -54,7 +47,7 @@ async def test_a_second_demo_server_on_the_same_data_is_refused(
     printed = _demo(run)
 
     with DemoLock(settings.data_dir):  # as a running `serve --demo` holds it
-        code, out, err = run("serve", "--demo", "--port", str(_free_port()))
+        code, out, err = run("serve", "--demo", "--port", str(free_port()))
 
     assert (code, out) == (1, "")
     assert "another `sqr-reports serve --demo` is running on the data directory" in err
