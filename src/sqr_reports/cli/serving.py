@@ -93,6 +93,7 @@ def _run_http(settings: Settings, args: argparse.Namespace, app: Any, **options:
             port=args.port,
             log_config=uvicorn_log_config(settings.log_level, settings.log.format),
             timeout_graceful_shutdown=int(settings.worker.shutdown_grace_seconds),
+            timeout_keep_alive=settings.http_keep_alive_seconds,
             loop="auto",  # uvloop (a runtime dependency, except on Windows), else asyncio's
             http=EnvelopeHttpToolsProtocol,
             # With --workers, uvicorn's supervisor kills a child that misses a ping for this
