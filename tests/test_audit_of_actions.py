@@ -5,6 +5,7 @@ token, never a throttled or malformed request; and the chain verifies after all 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import socket
 from pathlib import Path
@@ -91,7 +92,7 @@ async def test_refusals_of_checked_credentials_are_recorded_and_malformed_reques
     refused = _events(records, "token.refused")
     assert [(r["actor"], r["org_id"], r["details"]) for r in refused] == [
         ("anonymous", None, {"client_id": narrow.client_id, "reason": "invalid_client"}),
-        ("anonymous", None, {"client_id": long_id[:64], "reason": "invalid_client"}),
+        ("anonymous", None, {"client_id": _digest(long_id), "reason": "invalid_client"}),
         (f"client:{narrow.client_id}", narrow.org_id,
          {"client_id": narrow.client_id, "reason": "invalid_scope"}),
     ]  # fmt: skip
@@ -99,6 +100,32 @@ async def test_refusals_of_checked_credentials_are_recorded_and_malformed_reques
     assert guess not in printed
     assert narrow.client_secret not in printed
     assert not _events(records, "token.issued")
+
+
+async def test_a_secret_typed_as_the_client_id_is_not_recorded_but_an_id_of_ours_is(
+    run: Run, http: httpx.AsyncClient, org_a: ClientCredentials
+) -> None:
+    swapped = _token_body(org_a, client_id=org_a.client_secret, client_secret=org_a.client_id)
+    unknown_ours = "sqr_" + "0123456789abcdef01234567"  # the shape we issue, no such client
+
+    answers = [
+        (await http.post("/oauth2/token", json=swapped)).status_code,
+        (await http.post("/oauth2/token", json=swapped)).status_code,
+        (
+            await http.post("/oauth2/token", json=_token_body(org_a, client_id=unknown_ours))
+        ).status_code,
+    ]
+    records, printed = _exported(run)
+
+    assert answers == [401, 401, 401]
+    assert [r["details"]["client_id"] for r in _events(records, "token.refused")] == [
+        _digest(org_a.client_secret), _digest(org_a.client_secret), unknown_ours,
+    ]  # fmt: skip
+    assert org_a.client_secret not in printed
+
+
+def _digest(claimed: str) -> str:
+    return "sha256:" + hashlib.sha256(claimed.encode()).hexdigest()[:16]
 
 
 async def test_throttled_attempts_are_not_recorded_one_by_one(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,11 +41,13 @@ from sqr_reports.errors import (
     Unauthenticated,
 )
 from sqr_reports.orgs import repository as orgs
-from sqr_reports.orgs.models import OrgStatus
+from sqr_reports.orgs.models import Org, OrgStatus
 
 #: The longest client id there can be; a claimed one is recorded cut to it.
 CLAIMED_ID_LENGTH = 64
 _CLIENT_ID = re.compile(rf"^[\x21-\x7e]{{1,{CLAIMED_ID_LENGTH}}}$")
+#: The shape of the ids this service issues (`new_client_id`); a secret never has it.
+_ISSUED_ID = re.compile(r"^sqr_[0-9a-f]{24}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +96,15 @@ async def grant_token(
     source = origin.source or "unknown"
     if wait := throttle.wait_seconds(client_id, source):
         raise _throttled(wait)
+    found = await _find(session, client_id)
     try:
-        client = await _authenticate(session, hasher, client_id, secret)
+        client = await _authenticate(hasher, found, secret)
     except OAuthError as failed:
         if failed.oauth_error == "invalid_client":
             throttle.failed(client_id, source)
-            await _record_refusal(audit_session, audit_clock, client_id, failed, origin)
+            claimed = client_id if found is not None or _ISSUED_ID.match(client_id) else None
+            await _record_refusal(audit_session, audit_clock, claimed or _digest(client_id),
+                                  failed, origin)  # fmt: skip
         raise
     throttle.succeeded(client_id)
     try:
@@ -150,21 +156,35 @@ async def _record_refusal(
     """A refusal of checked credentials (`invalid_client`) or of the scopes asked for
     (`invalid_scope`, `org_id` then known): the id as claimed, cut to the longest a client id
     can be, and the reason; never the secret. A client that is unknown, revoked or of a
-    suspended org is one reason, as the answer is, so the trail tells no more than it."""
+    suspended org is one reason, as the answer is, so the trail tells no more than it.
+
+    An unknown id is recorded as claimed only if it is shaped like the ids we issue; any other
+    is recorded as `_digest` says (a secret pasted into the id field must not reach the trail,
+    while repeated attempts with one id still show as one)."""
     actor = audit.ANONYMOUS if org_id is None else audit.client_actor(claimed_client_id)
     details = {"client_id": claimed_client_id[:CLAIMED_ID_LENGTH], "reason": refusal.oauth_error}
     entry = audit.Entry(AuditEvent.TOKEN_REFUSED, actor, org_id, origin=origin, details=details)
     await audit.record(session, clock, entry)
 
 
+def _digest(claimed_client_id: str) -> str:
+    """What the trail records of a claimed id that names no client and is not shaped like one
+    of ours: a prefix of its SHA-256, which says nothing of a 256-bit secret typed there."""
+    return "sha256:" + hashlib.sha256(claimed_client_id.encode()).hexdigest()[:16]
+
+
+async def _find(session: AsyncSession, client_id: str) -> tuple[ApiClient, Org] | None:
+    """The client with this id and its org, if there is one (a malformed id never names one)."""
+    if not _CLIENT_ID.match(client_id):
+        return None
+    return await repository.get_client_and_org(session, client_id)
+
+
 async def _authenticate(
-    session: AsyncSession, hasher: SecretHasher, client_id: str, secret: str
+    hasher: SecretHasher, found: tuple[ApiClient, Org] | None, secret: str
 ) -> ApiClient:
-    """The active client of an active org with this id and secret, or `invalid_client`."""
-    if not _CLIENT_ID.match(client_id):  # never a valid id; costs the same all the same
-        await _verify(hasher, None, secret)
-        raise OAuthError("invalid_client", "Client authentication failed")
-    found = await repository.get_client_and_org(session, client_id)
+    """The client found, if it is active, of an active org, and `secret` is its secret; else
+    `invalid_client`, after the same Argon2 check whether a client was found or not."""
     stored_hash = found[0].secret_hash if found else None
     # Argon2 runs off the event loop, and runs for unknown clients too (same timing).
     secret_ok = await _verify(hasher, stored_hash, secret)
