@@ -1,14 +1,18 @@
 """Benchmark of one report render: our Typst render pool against WeasyPrint and Chromium.
 
     .venv/bin/python bench/render.py [--rounds 30] [--fixture clean_pass] [--version v2]
-        [--engines typst,weasyprint,chromium] [--vary subject|id] [--save-pdfs DIR]
+        [--engines typst,weasyprint,chromium] [--vary subject|id|report] [--save-pdfs DIR]
 
 One interleaved run: after warm-up rounds, each round renders one report with every engine in
 turn, in an order rotated each round, so that a busy machine slows all of them alike; each
 engine renders in processes of its own, so CPU and memory are attributed to it. Each round's
 report is another job: another report id and, by default, another subject (see `job_variants`:
 Typst reuses what did not change since its last render, so a new report id alone measures
-mostly that reuse; `--vary id` shows it).
+mostly that reuse; `--vary id` shows it). Another subject keeps the report's shape (its checks,
+flags and sections); `--vary report` makes each round another of the report-data fixtures as
+well (clean pass, sanctions hit, failed face match, Chinese and other non-Latin names, every
+script, hostile text), so consecutive documents share little but the template: the cost of a
+workload of different reports, which Typst can reuse least of.
 
 - Typst: the real `TypstRenderer` pool with one render process and template v2 (PDF/A-3b and
   PDF/UA-1, tagged, the report data attached as report-data.json). Times include the pipe round
@@ -97,7 +101,7 @@ class TypstEngine:
             processes=1,
             timeout_seconds=60,
             memory_limit_mib=2048,
-            max_renders_per_process=renders + 10,
+            max_renders_per_process=renders + 30,  # and the references
         )
 
     async def start(self) -> None:
@@ -129,6 +133,37 @@ class TypstEngine:
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One round's report, and (for `--vary report`) where its sections start in the Typst
+    report of its fixture: the page numbers Chromium is given for its contents."""
+
+    data: dict[str, Any]
+    pages_for: dict[str, int] | None = None
+
+
+async def report_variants(
+    typst: Engine, renders: int, version: str
+) -> tuple[list[Variant], list[str]]:
+    """Each round another fixture (in turn) with another subject: `--vary report`."""
+    rng = random.Random(2026)
+    fixtures = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["meta"]["template_version"] = version
+        titles = [title for _, title in Report(data, None).section_titles()]
+        facts = inspect_pdf((await typst.render(data)).pdf, titles)
+        fixtures.append((data, chromium_pages(facts, data)))
+    variants = []
+    for number in range(renders):
+        data, pages_for = fixtures[number % len(fixtures)]
+        report = copy.deepcopy(data)
+        report["meta"]["report_id"] = str(uuid.uuid5(uuid.NAMESPACE_OID, str(number)))
+        other_subject(report, rng)
+        variants.append(Variant(report, pages_for))
+    return variants, [path.stem for path in sorted(FIXTURES.glob("*.json"))]
 
 
 def job_variants(data: dict[str, Any], renders: int, vary: str) -> list[dict[str, Any]]:
@@ -209,8 +244,8 @@ class Result:
     failure: str | None = None
     #: CPU seconds spent for the engine outside its processes, over the measured rounds.
     side_cpu: float = 0.0
-    #: The page counts of the rounds' documents (those the engine counts itself).
-    round_pages: set[int] = field(default_factory=set)
+    #: round -> the page count of its document (for the engines that count them themselves).
+    round_pages: dict[int, int] = field(default_factory=dict)
 
 
 async def start_engines(names: list[str], version: str, rounds: int) -> dict[str, Result]:
@@ -261,15 +296,19 @@ def save_pdf(path: Path, pdf: bytes) -> None:
 def section_pages(results: dict[str, Result], data: dict[str, Any]) -> dict[str, int] | None:
     """Where each section starts in the Typst report: the page numbers Chromium is given."""
     facts = results["typst"].facts
-    if facts is None:
-        return None
+    return None if facts is None else chromium_pages(facts, data)
+
+
+def chromium_pages(facts: PdfFacts, data: dict[str, Any]) -> dict[str, int]:
+    """The page each section of `data` starts on, as the Typst report's outline says."""
     starts = dict(facts.sections)
     anchors = Report(data, None).section_titles()
     return {a: starts[section_key(t)] for a, t in anchors if section_key(t) in starts}
 
 
-async def run_rounds(results: dict[str, Result], variants: list[dict[str, Any]]) -> None:
-    for index, report in enumerate(variants):
+async def run_rounds(results: dict[str, Result], variants: list[Variant]) -> None:
+    for index, variant in enumerate(variants):
+        report = variant.data
         live = [r for r in results.values() if r.failure is None]
         if index == WARMUP_ROUNDS:
             for result in live:
@@ -277,6 +316,8 @@ async def run_rounds(results: dict[str, Result], variants: list[dict[str, Any]])
         shift = index % max(1, len(live))
         for result in live[shift:] + live[:shift]:
             engine = result.engine
+            if variant.pages_for is not None and isinstance(engine, ChromiumEngine):
+                engine.pages_for = variant.pages_for
             try:
                 cpu = engine.cpu()
                 started = time.perf_counter()
@@ -290,7 +331,7 @@ async def run_rounds(results: dict[str, Result], variants: list[dict[str, Any]])
             if index >= WARMUP_ROUNDS:
                 result.samples[index] = (wall, cpu)
             if rendered.pages:  # Chromium's are counted once, not on its clock
-                result.round_pages.add(rendered.pages)
+                result.round_pages[index] = rendered.pages
     for result in results.values():
         if result.failure is None:
             result.side_cpu += result.engine.side_cpu()
@@ -314,7 +355,11 @@ def print_report(results: dict[str, Result], args: argparse.Namespace) -> None:
         f"{r.engine.name} {args.version}" if n == "typst" else r.engine.name
         for n, r in shown.items()
     ]
-    varies = "another subject" if args.vary == "subject" else "another report id only"
+    varies = {
+        "subject": "another subject",
+        "id": "another report id only",
+        "report": "another fixture, in turn, and another subject",
+    }[args.vary]
     print(
         f"Report {args.fixture!r}, template {args.version}: {args.rounds} rounds after "
         f"{WARMUP_ROUNDS} warm-up rounds, one report per engine per round ({varies} each "
@@ -385,12 +430,15 @@ def print_documents(shown: dict[str, Result], labels: list[str]) -> None:
         print(f"  fonts embedded by {name}: {', '.join(f.fonts)}")
     for problem in differences(facts, "Typst"):
         print(f"!!! NOT ALIKE: {problem}")
-    pages = shown["typst"].facts.pages if shown.get("typst") and shown["typst"].facts else None
+    typst = shown.get("typst")
+    if typst is None or not typst.round_pages:
+        return
     for result in shown.values():
-        if pages is not None and result.round_pages - {pages}:
+        unlike = {i for i, n in result.round_pages.items() if typst.round_pages.get(i, n) != n}
+        if unlike:
             print(
-                f"!!! NOT ALIKE: {result.engine.name}'s reports in the rounds had "
-                f"{sorted(result.round_pages)} pages, the fixture's Typst report {pages}"
+                f"!!! NOT ALIKE: {result.engine.name}'s reports had another page count than "
+                f"Typst's in {len(unlike)} of {len(result.round_pages)} rounds"
             )
 
 
@@ -417,10 +465,16 @@ async def run(args: argparse.Namespace, data: dict[str, Any]) -> int:
         if results["typst"].failure:
             print(f"Typst failed: {results['typst'].failure}", file=sys.stderr)
             return 1
-        if "typst" not in args.engines:  # it rendered the reference; not measured
+        renders = WARMUP_ROUNDS + args.rounds
+        if args.vary == "report":
+            variants, names = await report_variants(results["typst"].engine, renders, args.version)
+            args.fixture = ", ".join(names)
+        else:
+            variants = [Variant(d) for d in job_variants(data, renders, args.vary)]
+        if "typst" not in args.engines:  # it rendered the references; not measured
             await results["typst"].engine.close()
         measured = {n: r for n, r in results.items() if n in args.engines}
-        await run_rounds(measured, job_variants(data, WARMUP_ROUNDS + args.rounds, args.vary))
+        await run_rounds(measured, variants)
         print_report(results, args)
     finally:
         for result in results.values():
@@ -446,10 +500,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--vary",
-        choices=("subject", "id"),
+        choices=("subject", "id", "report"),
         default="subject",
         help="what differs between the rounds' reports: another person (default, as between real "
-        "jobs) or only the report id (what Typst can reuse most of)",
+        "jobs of one kind), only the report id (what Typst can reuse most of), or another "
+        "report-data fixture each round as well (what it can reuse least of; --fixture is then "
+        "only the one inspected before the rounds)",
     )
     parser.add_argument("--save-pdfs", type=Path, help="write each engine's PDF into this folder")
     args = parser.parse_args()
