@@ -1,6 +1,6 @@
 """An idle connection stays open for `http_keep_alive_seconds`, not uvicorn's 5 s: a client
-polling as `Retry-After` advises (up to 15 s), or a proxy with a 60 s idle timeout, must not send
-its next request down a connection the server is closing at that moment."""
+polling as the contract advises (every 10-15 s at most), or a proxy with a 60 s idle timeout,
+must not send its next request down a connection the server is closing at that moment."""
 
 from __future__ import annotations
 

@@ -210,9 +210,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     log_level: str = "INFO"
     #: Seconds an idle HTTP/1.1 connection stays open for the client's next request. Above the
-    #: longest `Retry-After` (15 s), so a client polling as advised keeps its connection, and
-    #: above the usual proxies' idle timeout (60 s), so a proxy never sends a request down a
-    #: connection the server is closing. uvicorn's own default is 5 s.
+    #: polling interval the contract advises (up to 15 s), so a client polling as advised keeps
+    #: its connection, and above the usual proxies' idle timeout (60 s), so a proxy never sends
+    #: a request down a connection the server is closing. uvicorn's own default is 5 s.
     http_keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
