@@ -156,3 +156,26 @@ async def test_what_the_parser_refuses_has_a_request_id_too(
     assert status.split()[1] in ("400", "431")
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
     assert _envelope(body)["requestId"] == headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        # a head over the limit that arrives whole: the app's limit refuses it, not the parser's
+        (f"GET /x HTTP/1.1\r\nHost: t\r\nX-Long: {'a' * (MAX_HEADER_BYTES + 1)}\r\n\r\n", 431),
+        # a body too large to read: what the client still sends is no next request
+        ("POST /v1/document/api HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n", 413),
+    ],
+)
+async def test_a_refused_request_closes_its_connection_at_once(
+    port: int, request_bytes: str, status: int
+) -> None:
+    """Not after the keep-alive (5 s here, 75 s by default): at once, as the parser does."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request_bytes.encode())  # one write, and no `Connection: close` asked for
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), 3)  # read() returns at the server's close
+    writer.close()
+
+    assert raw.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"connection: close" in raw.partition(b"\r\n\r\n")[0].lower()

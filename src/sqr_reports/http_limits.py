@@ -28,7 +28,8 @@ class HeaderLimit:
 
     The HTTP parser refuses a head that is still incomplete past the limit
     (`EnvelopeHttpToolsProtocol`); one that arrived whole in a single read gets here, and is
-    refused the same way, so the limit does not depend on how the bytes were segmented.
+    refused the same way, closing the connection too, so the answer does not depend on how
+    the bytes were segmented or read.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = 0):
@@ -41,6 +42,7 @@ class HeaderLimit:
             size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if size > self.max_bytes:
                 response = await app_error(Request(scope), HeadersTooLarge())
+                response.headers["Connection"] = "close"  # as the parser's refusal does
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -61,6 +63,9 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
             response = await app_error(Request(scope), PayloadTooLarge())
+            # The body is never read: what the client still sends must not be taken for the
+            # connection's next request.
+            response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
         received = 0
