@@ -149,8 +149,9 @@ async def report_variants(
 ) -> tuple[list[Variant], list[str]]:
     """Each round another fixture (in turn) with another subject: `--vary report`."""
     rng = random.Random(2026)
+    paths = sorted(FIXTURES.glob("*.json"))
     fixtures = []
-    for path in sorted(FIXTURES.glob("*.json")):
+    for path in paths:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["meta"]["template_version"] = version
         titles = [title for _, title in Report(data, None).section_titles()]
@@ -163,7 +164,7 @@ async def report_variants(
         report["meta"]["report_id"] = str(uuid.uuid5(uuid.NAMESPACE_OID, str(number)))
         other_subject(report, rng)
         variants.append(Variant(report, pages_for))
-    return variants, [path.stem for path in sorted(FIXTURES.glob("*.json"))]
+    return variants, [path.stem for path in paths]
 
 
 def job_variants(data: dict[str, Any], renders: int, vary: str) -> list[dict[str, Any]]:
