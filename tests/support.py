@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -296,6 +297,18 @@ async def listening(listener: NotifyListener | None) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+#: The `sqr-reports` command of this environment, for tests that run it as its users do.
+SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
+
+
+def command_environment(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment for running `sqr-reports` on `data_dir`: none of this process's own
+    `SQR_REPORTS_*` settings, then `settings` (names without the prefix, e.g. `LOG_LEVEL`)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
+    chosen = {f"SQR_REPORTS_{name}": value for name, value in settings.items()}
+    return inherited | {"SQR_REPORTS_DATA_DIR": str(data_dir)} | chosen
 
 
 def free_port() -> int:

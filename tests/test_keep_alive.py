@@ -5,22 +5,17 @@ must not send its next request down a connection the server is closing at that m
 from __future__ import annotations
 
 import http.client
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sqr_reports.config import Settings
 from sqr_reports.reports.service import POLL_FAST_SECONDS, POLL_SLOW_SECONDS
-from tests.support import free_port
-
-SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
+from tests.support import SQR_REPORTS, command_environment, free_port
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +23,9 @@ def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`serve` with a keep-alive of 2 s, so the test can watch it end."""
     data_dir = tmp_path_factory.mktemp("keep-alive")
     port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
     server = subprocess.Popen(
         [SQR_REPORTS, "serve", "--port", str(port)],
-        env=inherited | {"SQR_REPORTS_DATA_DIR": str(data_dir),
-                         "SQR_REPORTS_HTTP_KEEP_ALIVE_SECONDS": "2"},
+        env=command_environment(data_dir, HTTP_KEEP_ALIVE_SECONDS="2"),
         cwd=data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

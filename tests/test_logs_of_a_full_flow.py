@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.support import SQR_REPORTS, command_environment, free_port
 
-SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
 #: The demo's clean pass: Amelia Jane Clarke, of 14 Wellington Road, Manchester.
 USER = "US7K2M9Q4X8B1N5C"
 PERSONAL = ("Amelia", "Clarke", "amelia.clarke@", "+44 7700 900123", "Wellington", "M14 6EL")
@@ -42,14 +39,13 @@ class Flow:
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
-    return inherited | {
-        "SQR_REPORTS_DATA_DIR": str(data_dir),
-        "SQR_REPORTS_LOG_LEVEL": "DEBUG",  # everything anything would ever write
-        "SQR_REPORTS_AUTH__ARGON2_TIME_COST": "1",
-        "SQR_REPORTS_AUTH__ARGON2_MEMORY_KIB": "1024",
-        "SQR_REPORTS_WORKER__CONCURRENCY": "1",
-    }
+    return command_environment(
+        data_dir,
+        LOG_LEVEL="DEBUG",  # everything anything would ever write
+        AUTH__ARGON2_TIME_COST="1",
+        AUTH__ARGON2_MEMORY_KIB="1024",
+        WORKER__CONCURRENCY="1",
+    )
 
 
 @pytest.fixture(scope="module")

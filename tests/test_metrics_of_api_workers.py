@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,15 +14,13 @@ from typing import Any
 import httpx
 
 from tests.scrape import parse, value
-from tests.support import free_port
+from tests.support import SQR_REPORTS, command_environment, free_port
 
-SQR_REPORTS = str(Path(sys.executable).with_name("sqr-reports"))
 HEALTH = {"route": "/healthz", "method": "GET", "status": "200"}
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SQR_REPORTS_")}
-    return inherited | {"SQR_REPORTS_DATA_DIR": str(data_dir), "SQR_REPORTS_LOG__FORMAT": "json"}
+    return command_environment(data_dir, LOG__FORMAT="json")
 
 
 def _ready(log: Path, processes: int) -> None:
