@@ -102,8 +102,7 @@ async def grant_token(
     except OAuthError as failed:
         if failed.oauth_error == "invalid_client":
             throttle.failed(client_id, source)
-            claimed = client_id if found is not None or _ISSUED_ID.match(client_id) else None
-            await _record_refusal(audit_session, audit_clock, claimed or _digest(client_id),
+            await _record_refusal(audit_session, audit_clock, _recorded_id(client_id, found),
                                   failed, origin)  # fmt: skip
         raise
     throttle.succeeded(client_id)
@@ -159,7 +158,7 @@ async def _record_refusal(
     suspended org is one reason, as the answer is, so the trail tells no more than it.
 
     An unknown id is recorded as claimed only if it is shaped like the ids we issue; any other
-    is recorded as `_digest` says (a secret pasted into the id field must not reach the trail,
+    is recorded as `_recorded_id` says (a secret pasted into the id field must not reach the trail,
     while repeated attempts with one id still show as one)."""
     actor = audit.ANONYMOUS if org_id is None else audit.client_actor(claimed_client_id)
     details = {"client_id": claimed_client_id[:CLAIMED_ID_LENGTH], "reason": refusal.oauth_error}
@@ -167,9 +166,12 @@ async def _record_refusal(
     await audit.record(session, clock, entry)
 
 
-def _digest(claimed_client_id: str) -> str:
-    """What the trail records of a claimed id that names no client and is not shaped like one
-    of ours: a prefix of its SHA-256, which says nothing of a 256-bit secret typed there."""
+def _recorded_id(claimed_client_id: str, found: tuple[ApiClient, Org] | None) -> str:
+    """What the trail records of a claimed id: the id, if it names a client or is shaped like
+    one of ours; otherwise a prefix of its SHA-256, which says nothing of a 256-bit secret
+    typed there."""
+    if found is not None or _ISSUED_ID.match(claimed_client_id):
+        return claimed_client_id
     return "sha256:" + hashlib.sha256(claimed_client_id.encode()).hexdigest()[:16]
 
 

@@ -181,7 +181,10 @@ class TemplateCompiler:
         finally:
             self._data_file.unlink(missing_ok=True)
 
-    def _compile(self, standards: list[str], timestamp: int, **inputs: dict[str, str]) -> bytes:
+    def _compile(
+        self, standards: list[str], timestamp: int, sys_inputs: dict[str, str] | None = None
+    ) -> bytes:
+        inputs = {} if sys_inputs is None else {"sys_inputs": sys_inputs}
         pdf: bytes = self._compiler.compile(
             format="pdf", pdf_standards=standards, timestamp=timestamp, **inputs
         )
