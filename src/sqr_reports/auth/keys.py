@@ -88,8 +88,7 @@ class KeyRing:
 
     def verification_key(self, kid: str) -> rsa.RSAPublicKey | None:
         self._current()
-        key = self._by_kid.get(kid)
-        return key.public_key if key else None
+        return self._public_keys.get(kid)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.jwk() for key in self._current()]}
@@ -100,7 +99,9 @@ class KeyRing:
         return cls([load_pem(path.read_bytes()) for path in paths])
 
     def _use(self, keys: list[SigningKey], fingerprint: Hashable) -> None:
-        self._keys, self._by_kid = keys, {key.kid: key for key in keys}
+        # Public keys derived once: every request with a remembered token asks whether its key
+        # still verifies, and deriving one costs more than the rest of that check.
+        self._keys, self._public_keys = keys, {key.kid: key.public_key for key in keys}
         self._fingerprint, self._checked = fingerprint, self._monotonic()
 
     def _current(self) -> list[SigningKey]:
