@@ -29,13 +29,14 @@ check: lint typecheck test
 test-postgres: $(STAMP)
 	SQR_REPORTS_TEST_DATABASE_URL=$${SQR_REPORTS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test} $(PYTEST)
 
-bench: $(STAMP)  ## Benchmarks: end to end, rendering (Typst, WeasyPrint, Chromium), render processes, webhooks, status polls, Prefer: wait.
-	$(BIN)/python bench/embedded_flow.py
+bench: $(STAMP)  ## Benchmarks: rendering (Typst, WeasyPrint, Chromium) and its cost by what changed, render processes, end to end, status polls, Prefer: wait, webhooks.
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/render_cost.py
 	$(BIN)/python bench/render_pool.py
-	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/embedded_flow.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/prefer_wait.py
+	$(BIN)/python bench/webhooks.py
 
 attack: $(STAMP)  ## The attack suite against a live server, on SQLite, then on PostgreSQL (proofs/attack).
 	$(BIN)/pytest -p no:cacheprovider proofs/attack
