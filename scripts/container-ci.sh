@@ -394,12 +394,14 @@ compose_stack() {
     podman_compose run --rm --no-deps migrate sqr-reports demo --json 2>/dev/null >"$WORK/demo-compose.json"
     FLOW=(--network "${PROJECT}_default")
     local result
-    # The first request to this fresh stack has, now and then, gone unanswered for 30 s (4 runs in
-    # about 25, on a loaded machine; never with the single-process API on the host's network).
-    # The API's log then shows uvicorn's supervisor (--workers 2) killing a child that did not
-    # answer its 5 s start-up ping ("Child process [N] died") and starting another. Until that is
-    # fixed, the first failure prints what the API and the database were doing, and the round trip
-    # is tried once more.
+    # The first request to this fresh stack has, now and then, gone unanswered (4 runs in about
+    # 25, on a loaded machine; never with the single-process API on the host's network). Then,
+    # uvicorn's supervisor (--workers 2) killed a child that missed its 5 s start-up ping; since
+    # the ping may take 30 s no child is killed, yet the token request still hangs now and then:
+    # one of the two processes serves, the other logs nothing after its start-up, and the
+    # database shows no query waiting. Until the cause is found, the first failure prints what
+    # the API, its processes and threads (scripts/container_probe.py) and the database were
+    # doing, and the round trip is tried once more.
     if ! result="$(flow flow --url http://api:8000 --credentials /opt/work/demo-compose.json)"; then
         compose_diagnostics
         printf '\n!!! RETRY: the round trip in the Compose stack failed once (diagnostics above)\n\n'
@@ -413,6 +415,7 @@ compose_stack() {
 
 compose_diagnostics() {
     podman logs --tail 40 "${PROJECT}_api_1" >&2
+    podman exec -i "${PROJECT}_api_1" python - <scripts/container_probe.py >&2 || true
     podman ps --all --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}: {{.Status}}' >&2
     podman exec "${PROJECT}_postgres_1" psql -U sqr -d sqr_reports -c \
         "SELECT pid, client_addr, state, wait_event_type, wait_event, now() - xact_start AS in_xact, left(query, 90) AS query FROM pg_stat_activity WHERE datname = 'sqr_reports'" >&2
