@@ -394,14 +394,14 @@ compose_stack() {
     podman_compose run --rm --no-deps migrate sqr-reports demo --json 2>/dev/null >"$WORK/demo-compose.json"
     FLOW=(--network "${PROJECT}_default")
     local result
-    # The first request to this fresh stack has, now and then, gone unanswered (4 runs in about
-    # 25, on a loaded machine; never with the single-process API on the host's network). Then,
-    # uvicorn's supervisor (--workers 2) killed a child that missed its 5 s start-up ping; since
-    # the ping may take 30 s no child is killed, yet the token request still hangs now and then:
-    # one of the two processes serves, the other logs nothing after its start-up, and the
-    # database shows no query waiting. Until the cause is found, the first failure prints what
-    # the API, its processes and threads (scripts/container_probe.py) and the database were
-    # doing, and the round trip is tried once more.
+    # The first request to this fresh stack has, now and then, gone unanswered for the flow's
+    # 30 s. The probe below (scripts/container_probe.py) found why: the API process needed a new
+    # database connection, and its resolver was still waiting on podman's DNS server for
+    # `postgres` (aardvark-dns stops answering for 10-40 s just after containers join or leave
+    # the network, as `compose run --rm` and the flow's own container just did). The flow now
+    # gives its first request 60 s and honours a 503's Retry-After. Should it still fail, the
+    # first failure prints what the API, its processes and threads and the database were doing,
+    # and the round trip is tried once more.
     if ! result="$(flow flow --url http://api:8000 --credentials /opt/work/demo-compose.json)"; then
         compose_diagnostics
         printf '\n!!! RETRY: the round trip in the Compose stack failed once (diagnostics above)\n\n'

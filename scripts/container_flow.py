@@ -43,17 +43,33 @@ class Client:
         return self.http.request(method, path, headers=headers, **kwargs)
 
 
+#: How long the first request may take, and how long it is repeated while the API answers 503
+#: (as clients should: `Retry-After`). Podman's DNS server often stops answering for 10-40 s
+#: just after containers join or leave a Compose network (the flow's own container has just
+#: joined): an API process that needs a new database connection then holds the request until
+#: `postgres` resolves, or answers 503 if it never does (docs/deploy.md, "What CI proves").
+UNAVAILABLE_FOR_AT_MOST = 60.0
+
+
 def connect(url: str, credentials_file: Path) -> Client:
     credentials = json.loads(credentials_file.read_text(encoding="utf-8"))
     http = httpx.Client(base_url=url, timeout=WAIT_SECONDS + 20)
-    answer = http.post(
-        "/oauth2/token",
-        json={
-            "client_id": credentials["client_id"],
-            "client_secret": credentials["client_secret"],
-            "grant_type": "client_credentials",
-        },
-    )
+    body = {
+        "client_id": credentials["client_id"],
+        "client_secret": credentials["client_secret"],
+        "grant_type": "client_credentials",
+    }
+    deadline = time.monotonic() + UNAVAILABLE_FOR_AT_MOST
+    started = time.monotonic()
+    answer = http.post("/oauth2/token", json=body, timeout=UNAVAILABLE_FOR_AT_MOST)
+    while answer.status_code == 503 and time.monotonic() < deadline:
+        pause = float(answer.headers.get("Retry-After", "2"))
+        print(f"token: HTTP 503 ({answer.text}); again in {pause:g} s", file=sys.stderr)
+        time.sleep(pause)
+        answer = http.post("/oauth2/token", json=body, timeout=UNAVAILABLE_FOR_AT_MOST)
+    took = time.monotonic() - started
+    if took > 5:  # worth a line in CI's log: the DNS stall above, most likely
+        print(f"token: answered after {took:.1f} s", file=sys.stderr)
     expect(answer, 200, "token")
     return Client(http, answer.json()["access_token"], credentials["users"][0]["id"])
 
