@@ -59,8 +59,8 @@ def connect(url: str, credentials_file: Path) -> Client:
         "client_secret": credentials["client_secret"],
         "grant_type": "client_credentials",
     }
-    deadline = time.monotonic() + UNAVAILABLE_FOR_AT_MOST
     started = time.monotonic()
+    deadline = started + UNAVAILABLE_FOR_AT_MOST
     answer = http.post("/oauth2/token", json=body, timeout=UNAVAILABLE_FOR_AT_MOST)
     while answer.status_code == 503 and time.monotonic() < deadline:
         pause = float(answer.headers.get("Retry-After", "2"))
