@@ -12,10 +12,14 @@ Standard library only: the image has nothing else to offer.
 from __future__ import annotations
 
 import os
+import platform
 import socket
 import struct
 from pathlib import Path
 
+#: Whether the numbers below apply: other architectures number their system calls otherwise,
+#: and get the number printed as it is.
+X86_64 = platform.machine() == "x86_64"
 #: x86_64 numbers of the system calls a stuck thread is usually found in.
 SYSCALLS = {
     "0": "read", "1": "write", "7": "poll", "23": "select", "35": "nanosleep", "42": "connect",
@@ -66,8 +70,9 @@ def process(pid: str, by_inode: dict[str, str]) -> None:
     print(f"pid {pid}: {command} ({state.removeprefix('State:').strip()})")
     for task in sorted((base / "task").glob("*"), key=lambda p: int(p.name)):
         task_state = "".join(read(task / "stat").rsplit(")", 1)[-1].split()[:1])
-        call = read(task / "syscall").split()[0]  # "running" when on a CPU
-        call = SYSCALLS.get(call, call)
+        syscall = read(task / "syscall")  # "running" when on a CPU; "<reason>" if unreadable
+        call = syscall if syscall.startswith("<") else syscall.split()[0]
+        call = SYSCALLS.get(call, call) if X86_64 else call
         print(f"  thread {task.name} {read(task / 'comm')!r} {task_state} in {call}")
     for fd in (base / "fd").glob("*"):
         try:
